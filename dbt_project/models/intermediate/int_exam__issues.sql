@@ -1,0 +1,77 @@
+-- Exam checks: unit_code_mismatch on every version; row, duplicate, size and lateness checks on
+-- the sheet in force.
+with
+
+sheets as (select * from {{ ref('int_exam__sheets') }}),
+
+in_force as (select * from {{ ref('int_exam__in_force') }}),
+
+exam_rows as (select * from {{ ref('stg_landing__exam_rows') }}),
+
+counted as (select * from {{ ref('int_exam__rows') }}),
+
+issues as (
+    select file_id, 'unit_code_mismatch' as check_name, null::bigint as row_number,
+        path || ': row(s) ' || array_to_string(mismatched_rows[1:10], ', ')
+        || case when len(mismatched_rows) > 10 then ' and ' || (len(mismatched_rows) - 10) || ' more' else '' end
+        || ' have unit_code ' || array_to_string(mismatched_codes[1:5], ', ')
+        || ' but the file is named for ' || unit_code
+        || '; a sheet holds one unit''s examinees only: fix those rows (or move them to their unit''s sheet) '
+        || 'and send the sheet again as ' || unit_code || '__v' || (version + 1) || '.csv. This version is not used'
+        as detail
+    from sheets where not is_valid
+
+    union all
+    select c.file_id, c.check_name, c.row_number,
+        r.path || ', row ' || c.row_number || ' (examinee ' || coalesce(r.examinee_id, 'without id') || '): '
+        || c.problem
+        || case when k.severity = 'error' then '. The row is left out of the results' else '' end
+    from {{ ref('int_exam__row_checks') }} as c
+    inner join exam_rows as r on r.file_id = c.file_id and r.row_number = c.row_number
+    inner join {{ ref('checks') }} as k on k.check_name = c.check_name
+
+    union all
+    select file_id,
+        case when any_value(copy_status) = 'duplicate' then 'duplicate_examinee_row'
+             else 'conflicting_examinee_rows' end,
+        min(row_number),
+        any_value(path) || ', rows ' || string_agg(row_number::varchar, ', ' order by row_number)
+        || ': examinee ' || examinee_id || ' appears ' || count(*) || ' times'
+        || case when any_value(copy_status) = 'duplicate'
+            then ' on identical rows; one is counted: delete the extra copies'
+            else ' with different contents; none is counted until the sheet keeps one correct row for the examinee'
+        end
+    from counted
+    where copy_status != 'unique'
+    group by file_id, examinee_id
+
+    union all
+    select s.file_id, 'below_min_examinees', null,
+        s.path || ': ' || coalesce(n.n_counted, 0) || ' examinee(s) listed (attended or absent), fewer than the '
+        || sc.min_examinees || ' the round requires for this unit; add the missing cadres to the sheet'
+    from in_force as s
+    inner join {{ ref('stg_landing__scope') }} as sc on sc.round_id = s.round_id and sc.unit_code = s.unit_code
+    left join (select file_id, count(*) as n_counted from counted where is_counted group by file_id) as n
+        on n.file_id = s.file_id
+    where coalesce(n.n_counted, 0) < sc.min_examinees
+
+    union all
+    select file_id, 'late_submission', null,
+        path || ': submitted ' || strftime(timezone('Asia/Shanghai', submitted_at), '%Y-%m-%d %H:%M')
+        || ', after the round deadline ' || strftime(timezone('Asia/Shanghai', deadline), '%Y-%m-%d %H:%M')
+        || ' (Asia/Shanghai); it is counted and reported as late'
+    from in_force where is_late
+)
+
+select
+    s.round_id,
+    s.unit_code,
+    'exam' as source,
+    i.check_name,
+    i.detail,
+    s.path as file_path,
+    s.version as file_version,
+    i.row_number,
+    s.first_seen_at as detected_at
+from issues as i
+inner join sheets as s on s.file_id = i.file_id

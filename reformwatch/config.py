@@ -1,0 +1,51 @@
+"""All settings in one place, read from the environment with defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+SAMPLE_LANDING = PROJECT_ROOT / "data" / "samples" / "bulletin36"
+DEFAULT_WAREHOUSE = PROJECT_ROOT / "data" / "warehouse.duckdb"
+
+LOCAL_TZ = "Asia/Shanghai"  # the contract's zone for timestamps without an offset
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser() if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where things live and the run's tunables."""
+
+    landing: Path = field(default_factory=lambda: _env_path("REFORMWATCH_LANDING", SAMPLE_LANDING))
+    warehouse: Path = field(default_factory=lambda: _env_path("REFORMWATCH_WAREHOUSE", DEFAULT_WAREHOUSE))
+    max_file_bytes: int = field(
+        default_factory=lambda: int(os.environ.get("REFORMWATCH_MAX_FILE_MB", "200")) * 1024 * 1024
+    )
+    lock_timeout_s: float = field(default_factory=lambda: float(os.environ.get("REFORMWATCH_LOCK_TIMEOUT", "600")))
+
+    @property
+    def work_dir(self) -> Path:
+        """The pipeline's own folder beside the warehouse: work database, dbt artifacts, logs."""
+        return self.warehouse.with_name(self.warehouse.name + ".work")
+
+    @property
+    def work_db(self) -> Path:
+        """The pipeline's database (raw history, staging, marts); analysts use the published file."""
+        return self.work_dir / "work.duckdb"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.warehouse.with_name(self.warehouse.name + ".lock")
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.warehouse.parent / "reports"

@@ -1,0 +1,59 @@
+"""Run dbt in-process on the work database."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import DBT_PROJECT_DIR
+
+log = logging.getLogger(__name__)
+
+
+class DbtError(Exception):
+    """dbt could not build the models; the message names the failed nodes."""
+
+
+@dataclass
+class DbtResult:
+    nodes: int
+    failures: list[str]
+    warnings: list[str]
+
+
+def run_dbt(args: list[str], work_db: Path, work_dir: Path, vars_: dict | None = None) -> DbtResult:
+    """Invoke `dbt <args>` against work_db; raise DbtError when a node errors or fails."""
+    from dbt.cli.main import dbtRunner  # lazy: dbt's import costs about a second
+
+    os.environ["REFORMWATCH_WORK_DB"] = str(work_db)
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    full = [
+        *args,
+        "--project-dir", str(DBT_PROJECT_DIR),
+        "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--target-path", str(work_dir / "dbt_target"),
+        "--log-path", str(work_dir / "logs"),
+        "--quiet",
+    ]
+    if vars_:
+        full += ["--vars", json.dumps(vars_)]
+    log.debug("dbt %s", " ".join(full))
+    res = dbtRunner().invoke(full)
+    if res.exception is not None:
+        raise DbtError(f"dbt {args[0]} could not run: {res.exception}")
+    failures, warnings, nodes = [], [], 0
+    for r in res.result or []:
+        nodes += 1
+        status = str(getattr(r, "status", ""))
+        name = getattr(getattr(r, "node", None), "unique_id", "?")
+        msg = (getattr(r, "message", "") or "").strip().splitlines()
+        if status in ("error", "fail", "runtime error"):
+            failures.append(f"{name}: {msg[0] if msg else status}")
+        elif status == "warn":
+            warnings.append(f"{name}: {msg[0] if msg else status}")
+    if failures or not res.success:
+        raise DbtError("dbt build failed: " + ("; ".join(failures) or "see the dbt log in " + str(work_dir / "logs")))
+    return DbtResult(nodes, failures, warnings)

@@ -1,0 +1,310 @@
+"""Load new or changed landing files into append-only raw tables.
+
+Every file version is kept (raw.files: path, size, mtime, sha256, load time); rows are kept as
+text (raw.progress_rows, raw.exam_rows). Files already loaded (same path, size and mtime) are not
+read again. The common case, a CSV with the template's header, is parsed by DuckDB in one bulk
+pass over all new files of a kind; other files (XLSX converted, other column orders, quoted cells,
+rows the bulk pass rejects) go through a per-file DuckDB read.
+"""
+
+from __future__ import annotations
+
+import bisect
+from datetime import datetime
+import hashlib
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from . import sql_functions
+from .contract import ALL_COLUMNS, KINDS, REQUIRED_COLUMNS
+from .csvload import read_csv_text, sql_str
+from .decode import DecodeError, decode_bytes, split_header
+from .landing import LandingFile, scan
+from .registry import Registry
+
+log = logging.getLogger(__name__)
+
+_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
+
+RAW_DDL = f"""
+create schema if not exists raw;
+create table if not exists raw.files (
+    file_id bigint, path varchar, round_id varchar, kind varchar, unit_code varchar,
+    version integer, ext varchar, size bigint, mtime_ns bigint, sha256 varchar,
+    loaded_at timestamptz, run_id varchar, encoding varchar, parse_path varchar,
+    read_error varchar, n_rows bigint);
+create table if not exists raw.progress_rows (file_id bigint, row_number bigint,
+    {", ".join(f"{c} varchar" for c in ALL_COLUMNS["progress"])});
+create table if not exists raw.exam_rows (file_id bigint, row_number bigint,
+    {", ".join(f"{c} varchar" for c in ALL_COLUMNS["exam"])});
+create table if not exists raw.landing_files (path varchar, round_id varchar, kind varchar,
+    unit_code varchar, version integer, ext varchar, size bigint, mtime_ns bigint,
+    file_id bigint, check_name varchar, detail varchar, first_seen_at timestamptz);
+"""
+
+
+@dataclass
+class _NewFile:
+    f: LandingFile
+    file_id: int
+    sha256: str
+    text: str | None = None
+    header: list[str] = field(default_factory=list)
+    body: str = ""
+    encoding: str | None = None
+    parse_path: str | None = None
+    read_error: str | None = None
+    n_rows: int = 0
+
+
+@dataclass
+class IngestResult:
+    files_seen: int = 0
+    files_read: int = 0
+    files_rejected: int = 0
+    rows_loaded: int = 0
+    changed_rounds: set[str] = field(default_factory=set)
+    landing_signature: str = ""
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(RAW_DDL)
+    sql_functions.install(con)
+
+
+def _classify(nf: _NewFile, data: bytes) -> None:
+    """Decode and check the columns of a new file; decide bulk or per-file parsing."""
+    try:
+        decoded = decode_bytes(data, nf.f.ext or "csv")
+    except DecodeError as e:
+        nf.read_error = f"{nf.f.path}: {e}"
+        return
+    nf.encoding = decoded.encoding
+    nf.header, body = split_header(decoded.text)
+    required = REQUIRED_COLUMNS[nf.f.kind]
+    missing = [c for c in required if c not in nf.header]
+    if missing:
+        nf.read_error = (
+            f"{nf.f.path}: the header row lacks the column(s) {', '.join(missing)}; "
+            f"use the template's header row: {','.join(ALL_COLUMNS[nf.f.kind])}"
+        )
+        return
+    body = body.strip("\n")
+    if "\n\n" in body or "\n " in body or "\n\t" in body:
+        body = _BLANK_LINES.sub("\n", body)
+    if tuple(nf.header) == ALL_COLUMNS[nf.f.kind] and '"' not in body:
+        nf.parse_path, nf.body = "bulk", body
+    else:
+        nf.parse_path, nf.text = "per_file", decoded.text
+
+
+def _nonblank(cols: tuple[str, ...]) -> str:
+    return f"nullif(trim(concat_ws('', {', '.join(cols)})), '') is not null"
+
+
+def _bulk_load(con: duckdb.DuckDBPyConnection, kind: str, files: list[_NewFile], tmp_dir: str) -> list[_NewFile]:
+    """Parse all bulk-eligible files of a kind in one DuckDB pass; return the files it rejected."""
+    if not files:
+        return []
+    cols = ALL_COLUMNS[kind]
+    chunks: list[str] = []
+    starts: list[int] = []  # first stream line of each file
+    line = 1
+    for nf in files:
+        starts.append(line)
+        if nf.body:
+            prefix = f"{nf.file_id},"
+            chunks.append(prefix + nf.body.replace("\n", "\n" + prefix) + "\n")
+            line += nf.body.count("\n") + 1
+    stream = os.path.join(tmp_dir, f"bulk_{kind}.csv")
+    with open(stream, "w", encoding="utf-8", newline="") as out:
+        out.writelines(chunks)
+    del chunks
+    columns = "{'file_id': 'BIGINT', " + ", ".join(f"'{c}': 'VARCHAR'" for c in cols) + "}"
+    con.execute("drop table if exists _bulk")
+    con.execute(
+        f"""create temp table _bulk as select * from read_csv({sql_str(stream)}, header = false,
+            columns = {columns}, auto_detect = false, delim = ',', quote = '"', escape = '"',
+            store_rejects = true, rejects_scan = '_bulk_scan', rejects_table = '_bulk_rejects')"""
+    )
+    rejected_lines = [r[0] for r in con.execute("select distinct line from _bulk_rejects").fetchall()]
+    bad_ids = {files[bisect.bisect_right(starts, ln) - 1].file_id for ln in rejected_lines}
+    con.execute("drop table if exists _bulk_rejects; drop table if exists _bulk_scan")
+    os.unlink(stream)
+    if bad_ids:
+        con.execute(f"delete from _bulk where file_id in ({', '.join(map(str, bad_ids))})")
+    con.execute(
+        f"""insert into raw.{kind}_rows
+            select file_id, row_number() over (partition by file_id order by rowid), {", ".join(cols)}
+            from _bulk where {_nonblank(cols)} order by file_id, rowid"""
+    )
+    con.execute("drop table _bulk")
+    retry = [nf for nf in files if nf.file_id in bad_ids]
+    for nf in retry:
+        nf.parse_path = "per_file"
+        nf.text = ",".join(nf.header) + "\n" + nf.body
+    return retry
+
+
+def _per_file_load(con: duckdb.DuckDBPyConnection, kind: str, nf: _NewFile, tmp_dir: str) -> None:
+    cols = ALL_COLUMNS[kind]
+    try:
+        got = read_csv_text(con, nf.text or "", "_one", tmp_dir=tmp_dir)
+    except duckdb.Error as e:
+        msg = str(e).splitlines()[0].replace("CSV Error on ", "")
+        nf.read_error = (
+            f"{nf.f.path}: the file is not a well-formed CSV table ({msg}); "
+            "every row must have the same cells as the header row: save it again from the template"
+        )
+        return
+    select = ", ".join(c if c in got else f"null as {c}" for c in cols)
+    con.execute(
+        f"""insert into raw.{kind}_rows
+            select {nf.file_id}, row_number() over (order by row_number), * from
+            (select row_number, {select} from _one) where {_nonblank(cols)} order by row_number"""
+    )
+    con.execute("drop table _one")
+
+
+def _known_files(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, tuple[int, int, int]], dict[tuple[str, str], int]]:
+    """(path -> (size, mtime_ns, file_id) of its latest load, (path, sha256) -> file_id)."""
+    rows = con.execute(
+        "select path, size, mtime_ns, file_id, sha256 from raw.files order by file_id"
+    ).fetchall()
+    latest = {p: (s, m, i) for p, s, m, i, _ in rows}
+    by_hash = {(p, h): i for p, _, _, i, h in rows}
+    return latest, by_hash
+
+
+def _insert_columns(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list]) -> None:
+    """Insert Python column lists in one statement (DuckDB unnests them; no per-row round trips)."""
+    names = list(columns)
+    select = ", ".join(f"unnest(${i + 1}) as {n}" for i, n in enumerate(names))
+    con.execute(f"insert into {table} ({', '.join(names)}) select {select}", [columns[n] for n in names])
+
+
+def ingest(
+    con: duckdb.DuckDBPyConnection,
+    landing: Path,
+    registry: Registry,
+    *,
+    run_id: str,
+    loaded_at: datetime,
+    max_file_bytes: int,
+    progress=None,
+) -> IngestResult:
+    """Scan the landing zone and load what is new; one transaction."""
+    ensure_schema(con)
+    files = scan(landing, registry, max_file_bytes)
+    result = IngestResult(files_seen=len(files))
+    latest, by_hash = _known_files(con)
+    next_id = (con.execute("select coalesce(max(file_id), 0) from raw.files").fetchone()[0]) + 1
+    file_ids: list[int | None] = []
+    new: list[_NewFile] = []
+    touched: list[tuple[int, int, int]] = []  # (file_id, size, mtime_ns) seen again with a new mtime
+    root = landing.resolve()
+    for f in files:
+        if not f.readable:
+            file_ids.append(None)
+            result.files_rejected += 1
+            continue
+        known = latest.get(f.path)
+        if known and known[0] == f.size and known[1] == f.mtime_ns:
+            file_ids.append(known[2])
+            continue
+        data = (root / f.path).read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        if (f.path, sha) in by_hash:
+            fid = by_hash[(f.path, sha)]
+            touched.append((fid, f.size, f.mtime_ns))
+            file_ids.append(fid)
+            continue
+        nf = _NewFile(f, next_id, sha)
+        next_id += 1
+        _classify(nf, data)
+        new.append(nf)
+        file_ids.append(nf.file_id)
+        result.changed_rounds.add(f.round_id)
+        if progress and len(new) % 5000 == 0:
+            progress(f"read {len(new)} new files")
+    result.files_read = len(new)
+
+    with tempfile.TemporaryDirectory(prefix="reformwatch-") as tmp_dir:
+        for kind in KINDS:
+            bulk = [nf for nf in new if nf.f.kind == kind and nf.parse_path == "bulk" and not nf.read_error]
+            retry = _bulk_load(con, kind, bulk, tmp_dir)
+            singles = [nf for nf in new if nf.f.kind == kind and nf.parse_path == "per_file" and not nf.read_error]
+            for nf in singles + retry:
+                _per_file_load(con, kind, nf, tmp_dir)
+    for kind in KINDS:
+        counts = dict(
+            con.execute(
+                f"select file_id, count(*) from raw.{kind}_rows where file_id >= ? group by 1",
+                [new[0].file_id if new else next_id],
+            ).fetchall()
+        )
+        for nf in new:
+            if nf.f.kind == kind and not nf.read_error:
+                nf.n_rows = counts.get(nf.file_id, 0)
+    result.rows_loaded = sum(nf.n_rows for nf in new)
+
+    if new:
+        _insert_columns(
+            con,
+            "raw.files",
+            {
+                "file_id": [nf.file_id for nf in new],
+                "path": [nf.f.path for nf in new],
+                "round_id": [nf.f.round_id for nf in new],
+                "kind": [nf.f.kind for nf in new],
+                "unit_code": [nf.f.unit_code for nf in new],
+                "version": [nf.f.version for nf in new],
+                "ext": [nf.f.ext for nf in new],
+                "size": [nf.f.size for nf in new],
+                "mtime_ns": [nf.f.mtime_ns for nf in new],
+                "sha256": [nf.sha256 for nf in new],
+                "loaded_at": [loaded_at] * len(new),
+                "run_id": [run_id] * len(new),
+                "encoding": [nf.encoding for nf in new],
+                "parse_path": [nf.parse_path for nf in new],
+                "read_error": [nf.read_error for nf in new],
+                "n_rows": [nf.n_rows for nf in new],
+            },
+        )
+    for fid, size, mtime in touched:
+        con.execute("update raw.files set size = ?, mtime_ns = ? where file_id = ?", [size, mtime, fid])
+
+    first_seen = {
+        (p, i): t for p, i, t in con.execute("select path, file_id, first_seen_at from raw.landing_files").fetchall()
+    }
+    con.execute("delete from raw.landing_files")
+    if files:
+        _insert_columns(
+            con,
+            "raw.landing_files",
+            {
+                "path": [f.path for f in files],
+                "round_id": [f.round_id for f in files],
+                "kind": [f.kind for f in files],
+                "unit_code": [f.unit_code for f in files],
+                "version": [f.version for f in files],
+                "ext": [f.ext for f in files],
+                "size": [f.size for f in files],
+                "mtime_ns": [f.mtime_ns for f in files],
+                "file_id": file_ids,
+                "check_name": [f.check_name for f in files],
+                "detail": [f.detail for f in files],
+                "first_seen_at": [first_seen.get((f.path, i), loaded_at) for f, i in zip(files, file_ids)],
+            },
+        )
+    sig = hashlib.sha256()
+    for f, fid in zip(files, file_ids):
+        sig.update(f"{f.path}\0{fid}\0{f.check_name}\n".encode())
+    result.landing_signature = sig.hexdigest()
+    return result

@@ -1,0 +1,177 @@
+"""The refresh, phase by phase; the CLI and the Airflow DAGs call these same functions."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from .config import Settings
+from .dbt_runner import run_dbt
+from .ingest import IngestResult, ingest
+from .publish import publish, refresh_lock
+from .registry import load_registries
+
+log = logging.getLogger(__name__)
+
+Say = Callable[[str], None]
+
+
+class PipelineError(Exception):
+    """The pipeline could not run; the message says why and what to do."""
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    as_of: datetime
+    warehouse: Path
+    ingest: IngestResult | None = None
+    rebuilt: bool = False
+    rounds: int = 0
+    units: int = 0
+    examinees: int = 0
+    issues: dict[str, int] = field(default_factory=dict)
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+def _crash_point(phase: str) -> None:
+    """Test hook: REFORMWATCH_CRASH_AT=<phase> kills this process (SIGKILL) at that phase."""
+    if os.environ.get("REFORMWATCH_CRASH_AT") == phase:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def parse_as_of(value: str | None) -> datetime:
+    if not value:
+        return datetime.now(timezone.utc)
+    con = duckdb.connect()
+    try:
+        from . import sql_functions
+
+        sql_functions.install(con)
+        ts = con.execute("select raw.parse_ts(?)", [value]).fetchone()[0]
+    finally:
+        con.close()
+    if ts is None:
+        raise PipelineError(f"--as-of {value!r} is not an ISO 8601 timestamp (e.g. 2018-09-16T00:00:00+08:00)")
+    return ts
+
+
+def _registry_fingerprint(landing: Path, rounds: list[str]) -> str:
+    h = hashlib.sha256()
+    for p in [landing / "units.csv", landing / "rounds.csv", *(landing / r / "scope.csv" for r in rounds)]:
+        h.update(p.read_bytes() if p.is_file() else b"-")
+    return h.hexdigest()
+
+
+def _state(con: duckdb.DuckDBPyConnection) -> str | None:
+    con.execute("create table if not exists raw.build_state (build_signature varchar, built_at timestamptz)")
+    row = con.execute("select build_signature from raw.build_state").fetchone()
+    return row[0] if row else None
+
+
+def run(settings: Settings, as_of: datetime, say: Say = log.info, trigger: str = "cli") -> RunSummary:
+    """Ingest, build, check and publish one warehouse. Raises PipelineError when it cannot run."""
+    landing, warehouse = settings.landing, settings.warehouse
+    if not landing.is_dir():
+        raise PipelineError(f"landing zone {landing} does not exist (set --landing or REFORMWATCH_LANDING)")
+    summary = RunSummary(uuid.uuid4().hex[:12], as_of, warehouse)
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    with refresh_lock(settings.lock_file, settings.lock_timeout_s, say):
+        t0 = time.perf_counter()
+        say(f"ingest: scanning {landing}")
+        con = duckdb.connect(str(settings.work_db))
+        try:
+            from .ingest import ensure_schema
+
+            ensure_schema(con)
+            con.execute("begin")
+            registry = load_registries(con, landing)
+            result = ingest(
+                con,
+                landing,
+                registry,
+                run_id=summary.run_id,
+                loaded_at=datetime.now(timezone.utc),
+                max_file_bytes=settings.max_file_bytes,
+                progress=say,
+            )
+            _crash_point("load")
+            passed = sorted(r for r in registry.rounds if _deadline_passed(con, r, as_of))
+            signature = hashlib.sha256(
+                "|".join(
+                    [result.landing_signature, _registry_fingerprint(landing, registry.rounds), *passed]
+                ).encode()
+            ).hexdigest()
+            previous = _state(con)
+            con.execute("commit")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("rollback")
+            raise
+        finally:
+            con.close()
+        summary.ingest = result
+        summary.phases["ingest"] = time.perf_counter() - t0
+        say(
+            f"ingest: {result.files_seen} files, {result.files_read} new or changed read "
+            f"({result.rows_loaded} rows), {result.files_rejected} rejected before reading"
+        )
+
+        if previous == signature and warehouse.is_file():
+            say("build: nothing new since the last refresh; dbt build and checks skipped")
+        else:
+            t1 = time.perf_counter()
+            say("build: dbt build (staging -> intermediate -> marts, dq) ...")
+            _crash_point("dbt")
+            res = run_dbt(
+                ["build", "--exclude-resource-type", "unit_test"],
+                settings.work_db,
+                settings.work_dir,
+                {"as_of": as_of.isoformat()},
+            )
+            summary.phases["dbt"] = time.perf_counter() - t1
+            say(f"build: {res.nodes} dbt nodes ok ({summary.phases['dbt']:.1f} s)")
+            _crash_point("checks")
+            t2 = time.perf_counter()
+            publish(settings.work_db, warehouse, hook=_crash_point)
+            summary.phases["publish"] = time.perf_counter() - t2
+            con = duckdb.connect(str(settings.work_db))
+            try:
+                _state(con)
+                con.execute("delete from raw.build_state")
+                con.execute("insert into raw.build_state values (?, now())", [signature])
+            finally:
+                con.close()
+            summary.rebuilt = True
+    _summarise(summary)
+    return summary
+
+
+def _deadline_passed(con: duckdb.DuckDBPyConnection, round_id: str, as_of: datetime) -> bool:
+    row = con.execute(
+        "select raw.parse_ts(deadline) < ? from raw.rounds where trim(round_id) = ?", [as_of, round_id]
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _summarise(summary: RunSummary) -> None:
+    con = duckdb.connect(str(summary.warehouse), read_only=True)
+    try:
+        summary.rounds, summary.units = con.execute(
+            "select count(*), coalesce(sum(units_reported), 0) from marts.reform_round"
+        ).fetchone()
+        summary.examinees = con.execute("select coalesce(sum(examinees), 0) from marts.exam_round").fetchone()[0]
+        summary.issues = dict(con.execute("select severity, count(*) from dq.issues group by 1").fetchall())
+    finally:
+        con.close()

@@ -1,0 +1,93 @@
+"""One writer at a time, and atomic publication of the analysts' warehouse."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import duckdb
+
+from .csvload import sql_str
+
+log = logging.getLogger(__name__)
+
+PUBLISHED_SCHEMAS = ("marts", "dq", "ops")
+
+
+class LockTimeout(Exception):
+    """Another refresh held the warehouse for longer than the wait allowed."""
+
+
+@contextlib.contextmanager
+def refresh_lock(lock_file: Path, timeout_s: float, say: Callable[[str], None] = log.info) -> Iterator[None]:
+    """Hold an exclusive lock on lock_file (released by the OS if the process dies)."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout_s
+        announced = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+                if time.monotonic() >= deadline:
+                    raise LockTimeout(
+                        f"another refresh of this warehouse is running ({holder}) and did not finish within "
+                        f"{timeout_s:.0f} s; try again later, or raise REFORMWATCH_LOCK_TIMEOUT"
+                    ) from None
+                if not announced:
+                    say(f"waiting for another refresh of this warehouse to finish ({holder}) ...")
+                    announced = True
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock
+
+
+def publish(work_db: Path, warehouse: Path, *, hook: Callable[[str], None] | None = None) -> None:
+    """Copy the published schemas of work_db into a new file, then rename it over warehouse.
+
+    Readers holding the old file keep reading it; new readers see the new version; a crash at any
+    point leaves either the old or the new file, never a partial one.
+    """
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    tmp = warehouse.with_name(f".{warehouse.name}.publishing")
+    for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    con = duckdb.connect(str(work_db))
+    try:
+        con.execute(f"attach {sql_str(str(tmp))} as pub")
+        tables = con.execute(
+            "select schema_name, table_name, comment from duckdb_tables() "
+            f"where database_name = current_database() and schema_name in {PUBLISHED_SCHEMAS} "
+            "order by schema_name, table_name"
+        ).fetchall()
+        for schema in PUBLISHED_SCHEMAS:
+            con.execute(f"create schema if not exists pub.{schema}")
+        for schema, table, _ in tables:
+            con.execute(f"create table pub.{schema}.{table} as select * from {schema}.{table}")
+        if hook:
+            hook("publish")
+        con.execute("detach pub")
+    finally:
+        con.close()
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, warehouse)
+    dir_fd = os.open(warehouse.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -1,0 +1,46 @@
+"""SQL macros shared by ingest checks and the dbt models (one definition of each parsing rule).
+
+They are created in the work database's `raw` schema before dbt runs, so models
+call them as raw.parse_ts(...), raw.parse_number(...), raw.parse_bool(...).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from .config import LOCAL_TZ
+
+_OFFSET_RE = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?\s*([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$"
+
+MACROS = f"""
+create or replace macro raw.clean(x) as nullif(trim(cast(x as varchar)), '');
+
+-- ISO 8601 timestamp; without an offset it means {LOCAL_TZ}.
+create or replace macro raw.parse_ts(x) as
+  case
+    when raw.clean(x) is null then null
+    when regexp_matches(raw.clean(x), '{_OFFSET_RE}') then try_cast(raw.clean(x) as timestamptz)
+    else timezone('{LOCAL_TZ}', try_cast(raw.clean(x) as timestamp))
+  end;
+
+-- A finite number, else NULL ('12', '12.0', ' 7 ' are numbers; '九十', 'nan', '' are not).
+create or replace macro raw.parse_number(x) as
+  case when isfinite(try_cast(raw.clean(x) as double)) then try_cast(raw.clean(x) as double) end;
+
+-- A count: a whole, non-negative number that fits exactly in a double.
+create or replace macro raw.parse_count(x) as
+  case when raw.parse_number(x) >= 0 and raw.parse_number(x) = floor(raw.parse_number(x))
+            and raw.parse_number(x) < 9007199254740992
+       then cast(raw.parse_number(x) as bigint) end;
+
+create or replace macro raw.parse_bool(x) as
+  case
+    when lower(raw.clean(x)) in ('是', 'true', 'yes', '1') then true
+    when lower(raw.clean(x)) in ('否', 'false', 'no', '0') then false
+  end;
+"""
+
+
+def install(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("create schema if not exists raw")
+    con.execute(MACROS)
