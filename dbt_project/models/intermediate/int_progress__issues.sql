@@ -14,9 +14,14 @@ next_version as (
 
 resubmit as (
     select r.file_id,
-        'send the corrected return as ' || r.unit_code || '__v' || n.next_version || '.csv' as hint
+        case
+            when f.version > r.version
+                then f.path || ' (version ' || f.version || ') replaces it and is used'
+            else 'send the corrected return as ' || r.unit_code || '__v' || n.next_version || '.csv'
+        end as hint
     from returns as r
     inner join next_version as n using (round_id, unit_code)
+    left join in_force as f using (round_id, unit_code)
 ),
 
 issues as (

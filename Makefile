@@ -1,0 +1,38 @@
+# reformwatch: `make demo` sets everything up and runs the bundled round; `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup demo test lint airflow clean
+
+help:
+	@echo "make demo     create .venv, install pinned dependencies, run the pipeline on the bundled round"
+	@echo "make test     create .venv if needed and run the whole test suite (what CI runs)"
+	@echo "make airflow  start Airflow standalone with the project's DAGs on the bundled round"
+	@echo "make lint     ruff"
+	@echo "make clean    remove generated warehouses, reports and dbt artifacts"
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/reformwatch run
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf data/warehouse.duckdb* data/*.work reports dbt_project/target dbt_project/logs

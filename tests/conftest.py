@@ -1,0 +1,19 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from landing_builder import Landing  # noqa: E402
+
+
+@pytest.fixture
+def landing(tmp_path: Path) -> Landing:
+    """An empty landing zone with three units in scope of one round."""
+    return Landing(tmp_path / "landing")
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Path:
+    return tmp_path / "wh" / "warehouse.duckdb"
