@@ -50,6 +50,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"  warehouse   {s.warehouse.resolve()}\n"
         f"  as of       {s.as_of.isoformat(timespec='seconds')}"
     )
+    for line in s.headlines:
+        print(f"  {line}")
     return 0
 
 
@@ -69,9 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
         "publish the warehouse atomically. Exits 0 when the pipeline ran (data-quality issues are results, "
         "in dq.issues), 1 when it could not run.",
     )
-    r.add_argument("--landing", metavar="DIR", help="landing zone (default: $REFORMWATCH_LANDING or the bundled sample)")
     r.add_argument(
-        "--warehouse", metavar="FILE", help="DuckDB file to publish (default: $REFORMWATCH_WAREHOUSE or data/warehouse.duckdb)"
+        "--landing", metavar="DIR", help="landing zone (default: $REFORMWATCH_LANDING or the bundled sample)"
+    )
+    r.add_argument(
+        "--warehouse",
+        metavar="FILE",
+        help="DuckDB file to publish (default: $REFORMWATCH_WAREHOUSE or data/warehouse.duckdb)",
     )
     r.add_argument(
         "--as-of",

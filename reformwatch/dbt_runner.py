@@ -32,10 +32,14 @@ def run_dbt(args: list[str], work_db: Path, work_dir: Path, vars_: dict | None =
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     full = [
         *args,
-        "--project-dir", str(DBT_PROJECT_DIR),
-        "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target-path", str(work_dir / "dbt_target"),
-        "--log-path", str(work_dir / "logs"),
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(work_dir / "dbt_target"),
+        "--log-path",
+        str(work_dir / "logs"),
         "--quiet",
     ]
     if vars_:

@@ -10,13 +10,13 @@ rows the bulk pass rejects) go through a per-file DuckDB read.
 from __future__ import annotations
 
 import bisect
-from datetime import datetime
 import hashlib
 import logging
 import os
 import re
 import tempfile
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -166,7 +166,7 @@ def _per_file_load(con: duckdb.DuckDBPyConnection, kind: str, nf: _NewFile, tmp_
     select = ", ".join(c if c in got else f"null as {c}" for c in cols)
     con.execute(
         f"""insert into raw.{kind}_rows
-            select {nf.file_id}, row_number() over (order by row_number), * from
+            select {nf.file_id}, row_number() over (order by row_number), {", ".join(cols)} from
             (select row_number, {select} from _one) where {_nonblank(cols)} order by row_number"""
     )
     con.execute("drop table _one")
@@ -174,9 +174,7 @@ def _per_file_load(con: duckdb.DuckDBPyConnection, kind: str, nf: _NewFile, tmp_
 
 def _known_files(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, tuple[int, int, int]], dict[tuple[str, str], int]]:
     """(path -> (size, mtime_ns, file_id) of its latest load, (path, sha256) -> file_id)."""
-    rows = con.execute(
-        "select path, size, mtime_ns, file_id, sha256 from raw.files order by file_id"
-    ).fetchall()
+    rows = con.execute("select path, size, mtime_ns, file_id, sha256 from raw.files order by file_id").fetchall()
     latest = {p: (s, m, i) for p, s, m, i, _ in rows}
     by_hash = {(p, h): i for p, _, _, i, h in rows}
     return latest, by_hash

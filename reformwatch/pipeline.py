@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -42,6 +42,7 @@ class RunSummary:
     units: int = 0
     examinees: int = 0
     issues: dict[str, int] = field(default_factory=dict)
+    headlines: list[str] = field(default_factory=list)
     phases: dict[str, float] = field(default_factory=dict)
 
 
@@ -53,7 +54,7 @@ def _crash_point(phase: str) -> None:
 
 def parse_as_of(value: str | None) -> datetime:
     if not value:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     con = duckdb.connect()
     try:
         from . import sql_functions
@@ -102,16 +103,14 @@ def run(settings: Settings, as_of: datetime, say: Say = log.info, trigger: str =
                 landing,
                 registry,
                 run_id=summary.run_id,
-                loaded_at=datetime.now(timezone.utc),
+                loaded_at=datetime.now(UTC),
                 max_file_bytes=settings.max_file_bytes,
                 progress=say,
             )
             _crash_point("load")
             passed = sorted(r for r in registry.rounds if _deadline_passed(con, r, as_of))
             signature = hashlib.sha256(
-                "|".join(
-                    [result.landing_signature, _registry_fingerprint(landing, registry.rounds), *passed]
-                ).encode()
+                "|".join([result.landing_signature, _registry_fingerprint(landing, registry.rounds), *passed]).encode()
             ).hexdigest()
             previous = _state(con)
             con.execute("commit")
@@ -173,5 +172,15 @@ def _summarise(summary: RunSummary) -> None:
         ).fetchone()
         summary.examinees = con.execute("select coalesce(sum(examinees), 0) from marts.exam_round").fetchone()[0]
         summary.issues = dict(con.execute("select severity, count(*) from dq.issues group by 1").fetchall())
+        for r in con.execute(
+            """select r.round_id, r.units_reported, r.units_in_scope, r.units_late, e.examinees,
+                      round(e.avg_score, 1), round(100 * e.pass_rate, 1), round(100 * e.excellent_rate, 1),
+                      round(100 * r.online_rate_avg, 1)
+               from marts.reform_round r join marts.exam_round e using (round_id) order by 1"""
+        ).fetchall():
+            summary.headlines.append(
+                f"{r[0]}: {r[1]}/{r[2]} units reported ({r[3]} late), online availability {r[8]}% on average; "
+                f"{r[4]} examinees, average {r[5]}, pass {r[6]}%, excellent {r[7]}%"
+            )
     finally:
         con.close()

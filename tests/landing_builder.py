@@ -115,8 +115,7 @@ class Landing:
         rd = self.root / self.round_id
         rd.mkdir(exist_ok=True)
         (rd / "scope.csv").write_text(
-            "unit_code,cadre_headcount,min_examinees\n"
-            + "".join(f"{u},{h},{m}\n" for u, (h, m) in self.scope.items()),
+            "unit_code,cadre_headcount,min_examinees\n" + "".join(f"{u},{h},{m}\n" for u, (h, m) in self.scope.items()),
             encoding="utf-8",
         )
 

@@ -23,19 +23,21 @@ def test_every_kind_of_broken_file(tmp_path):
     con = run_pipeline(land.root, tmp_path / "wh.duckdb")
 
     got = sorted((i["unit_code"], i["source"], i["check_name"]) for i in rows(con, "select * from dq.issues"))
-    assert got == sorted([
-        ("U1", "progress", "unreadable_file"),
-        ("U1", "progress", "missing_submission"),
-        ("U2", "exam", "unreadable_file"),
-        ("U2", "exam", "missing_exam_results"),
-        ("U3", "progress", "unit_code_mismatch"),
-        ("U3", "progress", "missing_submission"),
-        ("U4", "progress", "progress_row_count"),
-        ("U4", "progress", "missing_submission"),
-        ("U5", "exam", "score_out_of_range"),
-        ("U5", "exam", "invalid_value"),
-        ("U6", "exam", "unknown_rank_level"),
-    ])
+    assert got == sorted(
+        [
+            ("U1", "progress", "unreadable_file"),
+            ("U1", "progress", "missing_submission"),
+            ("U2", "exam", "unreadable_file"),
+            ("U2", "exam", "missing_exam_results"),
+            ("U3", "progress", "unit_code_mismatch"),
+            ("U3", "progress", "missing_submission"),
+            ("U4", "progress", "progress_row_count"),
+            ("U4", "progress", "missing_submission"),
+            ("U5", "exam", "score_out_of_range"),
+            ("U5", "exam", "invalid_value"),
+            ("U6", "exam", "unknown_rank_level"),
+        ]
+    )
     for i in rows(con, "select * from dq.issues where file_path is not null"):
         assert i["file_path"] in i["detail"]
     reform = {r["unit_code"] for r in rows(con, "select unit_code from marts.reform_unit_round")}

@@ -33,7 +33,9 @@ def pct(x):
     return round(x * 100, 1)
 
 
-@pytest.mark.parametrize("key", ["examinees", "absent", "units", "units_with_failures", "units_with_discipline_incidents"])
+@pytest.mark.parametrize(
+    "key", ["examinees", "absent", "units", "units_with_failures", "units_with_discipline_incidents"]
+)
 def test_exam_round_counts(con, key):
     assert one(con, "exam_round")[key] == PUBLISHED["exam_round"][key]
 
@@ -49,7 +51,10 @@ def test_exam_round_averages(con, key):
 
 
 def test_exam_levels(con):
-    got = {r["rank_level"]: [r["examinees"], round(r["avg_score"], 1)] for r in rows(con, "select * from marts.exam_level_round")}
+    got = {
+        r["rank_level"]: [r["examinees"], round(r["avg_score"], 1)]
+        for r in rows(con, "select * from marts.exam_level_round")
+    }
     assert got == {k: [v["examinees"], v["avg_score"]] for k, v in PUBLISHED["exam_level_round"].items()}
     levels = {r["rank_level"]: r for r in rows(con, "select * from marts.exam_level_round")}
     assert levels["处级"]["pass_rate"] < levels["科级"]["pass_rate"]  # as the bulletin remarks
@@ -84,7 +89,9 @@ def test_reform_round(con, key):
 
 
 def test_data_quality_events(con):
-    have = {tuple(r.values()) for r in rows(con, "select round_id, unit_code, source, check_name, severity from dq.issues")}
+    have = {
+        tuple(r.values()) for r in rows(con, "select round_id, unit_code, source, check_name, severity from dq.issues")
+    }
     for expected in PUBLISHED["dq_expected"]:
         assert tuple(expected) in have
     errors = rows(con, "select * from dq.issues where severity = 'error'")
@@ -96,7 +103,9 @@ def test_data_quality_events(con):
 def test_contract_types(con):
     types = dict(
         (f"{r['table_name']}.{r['column_name']}", r["data_type"])
-        for r in rows(con, "select table_name, column_name, data_type from duckdb_columns() where schema_name = 'marts'")
+        for r in rows(
+            con, "select table_name, column_name, data_type from duckdb_columns() where schema_name = 'marts'"
+        )
     )
     assert types["reform_unit_round.is_late"] == "BOOLEAN"
     assert types["reform_unit_round.has_duty_list"] == "BOOLEAN"

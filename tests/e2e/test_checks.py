@@ -43,7 +43,11 @@ def test_unreadable_file_garbage_bytes(landing, warehouse):
     con = run_pipeline(landing.root, warehouse)
     i = only(con, "unreadable_file")
     assert (i["severity"], i["unit_code"], i["source"], i["file_path"]) == (
-        "error", "AAA", "progress", "2024-R1/progress/AAA.csv")
+        "error",
+        "AAA",
+        "progress",
+        "2024-R1/progress/AAA.csv",
+    )
     assert "AAA.csv" in i["detail"] and ("CSV" in i["detail"] or "xlsx" in i["detail"])
     assert "AAA" not in reform_units(con)
     good_units_untouched(con, "BBB", "CCC")

@@ -26,9 +26,12 @@ def build(root, variant: str) -> Landing:
 
 
 def marts(con) -> dict[str, list]:
-    return {m: rows(con, f"select * exclude (source_file) from marts.{m} order by all")
-            if m in ("reform_unit_round", "exam_unit_round") else rows(con, f"select * from marts.{m} order by all")
-            for m in MARTS}
+    return {
+        m: rows(con, f"select * exclude (source_file) from marts.{m} order by all")
+        if m in ("reform_unit_round", "exam_unit_round")
+        else rows(con, f"select * from marts.{m} order by all")
+        for m in MARTS
+    }
 
 
 @pytest.fixture(scope="module")

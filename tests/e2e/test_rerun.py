@@ -9,8 +9,14 @@ from landing_builder import rows, run_pipeline
 
 from reformwatch.config import SAMPLE_LANDING
 
-TABLES = ["marts.reform_unit_round", "marts.reform_round", "marts.exam_unit_round", "marts.exam_level_round",
-          "marts.exam_round", "dq.issues"]
+TABLES = [
+    "marts.reform_unit_round",
+    "marts.reform_round",
+    "marts.exam_unit_round",
+    "marts.exam_level_round",
+    "marts.exam_round",
+    "dq.issues",
+]
 
 
 def snapshot(con) -> dict[str, list]:
@@ -18,8 +24,11 @@ def snapshot(con) -> dict[str, list]:
 
 
 def tree_digest(root) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_rerun_is_identical_and_landing_untouched(tmp_path):

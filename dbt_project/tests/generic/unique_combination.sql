@@ -1,0 +1,7 @@
+{#- Fails with the duplicated keys when a combination of columns is not unique. -#}
+{% test unique_combination(model, columns) %}
+select {{ columns | join(', ') }}, count(*) as n
+from {{ model }}
+group by {{ columns | join(', ') }}
+having count(*) > 1
+{% endtest %}

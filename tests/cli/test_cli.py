@@ -1,0 +1,60 @@
+"""The installed `reformwatch` command: help, exit codes and the summary."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from landing_builder import Landing
+
+EXE = Path(sys.executable).parent / "reformwatch"
+
+
+def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(EXE), *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=300
+    )
+
+
+def test_help_lists_commands():
+    out = cli("--help")
+    assert out.returncode == 0 and "run" in out.stdout
+    run_help = cli("run", "--help").stdout
+    for opt in ("--landing", "--warehouse", "--as-of", "REFORMWATCH_LANDING"):
+        assert opt in run_help
+
+
+def test_missing_landing_zone_exits_nonzero(tmp_path):
+    out = cli("run", "--landing", str(tmp_path / "nope"), "--warehouse", str(tmp_path / "w.duckdb"))
+    assert out.returncode == 1 and "does not exist" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_unreadable_units_csv_exits_nonzero(tmp_path):
+    land = Landing(tmp_path / "landing").good_round()
+    (land.root / "units.csv").write_bytes(b"\x00\x01\x02garbage")
+    out = cli("run", "--landing", str(land.root), "--warehouse", str(tmp_path / "w.duckdb"))
+    assert out.returncode == 1 and "units.csv" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_bad_as_of_exits_nonzero(tmp_path):
+    out = cli("run", "--as-of", "next tuesday", "--warehouse", str(tmp_path / "w.duckdb"))
+    assert out.returncode == 1 and "--as-of" in out.stderr
+
+
+def test_run_prints_progress_and_summary_with_env_defaults(tmp_path):
+    land = Landing(tmp_path / "landing").good_round()
+    wh = tmp_path / "out" / "w.duckdb"
+    out = cli(
+        "run", "--as-of", "2024-07-15", env={"REFORMWATCH_LANDING": str(land.root), "REFORMWATCH_WAREHOUSE": str(wh)}
+    )
+    assert out.returncode == 0, out.stderr
+    assert "ingest:" in out.stdout and "build:" in out.stdout
+    for word in ("rounds      1", "examinees   15", "0 error(s), 0 warning(s)", str(wh)):
+        assert word in out.stdout
+    assert wh.is_file()
+    again = cli(
+        "run", "--as-of", "2024-07-15", env={"REFORMWATCH_LANDING": str(land.root), "REFORMWATCH_WAREHOUSE": str(wh)}
+    )
+    assert again.returncode == 0 and "nothing new" in again.stdout
