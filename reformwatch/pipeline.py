@@ -18,7 +18,7 @@ import duckdb
 
 from .config import Settings
 from .dbt_runner import run_dbt
-from .ingest import IngestResult, ingest
+from .ingest import IngestResult, ensure_schema, ingest
 from .publish import publish, refresh_lock
 from .registry import load_registries
 
@@ -75,27 +75,28 @@ def _registry_fingerprint(landing: Path, rounds: list[str]) -> str:
     return h.hexdigest()
 
 
-def _state(con: duckdb.DuckDBPyConnection) -> str | None:
-    con.execute("create table if not exists raw.build_state (build_signature varchar, built_at timestamptz)")
-    row = con.execute("select build_signature from raw.build_state").fetchone()
-    return row[0] if row else None
+def _connect_work(settings: Settings) -> duckdb.DuckDBPyConnection:
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(settings.work_db))
+    ensure_schema(con)
+    con.execute(
+        "create table if not exists raw.pipeline_state (ingested_signature varchar, built_signature varchar)"
+    )
+    if con.execute("select count(*) from raw.pipeline_state").fetchone()[0] == 0:
+        con.execute("insert into raw.pipeline_state values (null, null)")
+    return con
 
 
-def run(settings: Settings, as_of: datetime, say: Say = log.info, trigger: str = "cli") -> RunSummary:
-    """Ingest, build, check and publish one warehouse. Raises PipelineError when it cannot run."""
-    landing, warehouse = settings.landing, settings.warehouse
+def ingest_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: Say = log.info) -> bool:
+    """Load what is new into raw.*; return True when the marts need a rebuild."""
+    landing = settings.landing
     if not landing.is_dir():
         raise PipelineError(f"landing zone {landing} does not exist (set --landing or REFORMWATCH_LANDING)")
-    summary = RunSummary(uuid.uuid4().hex[:12], as_of, warehouse)
-    settings.work_dir.mkdir(parents=True, exist_ok=True)
     with refresh_lock(settings.lock_file, settings.lock_timeout_s, say):
         t0 = time.perf_counter()
         say(f"ingest: scanning {landing}")
-        con = duckdb.connect(str(settings.work_db))
+        con = _connect_work(settings)
         try:
-            from .ingest import ensure_schema
-
-            ensure_schema(con)
             con.execute("begin")
             registry = load_registries(con, landing)
             result = ingest(
@@ -112,7 +113,8 @@ def run(settings: Settings, as_of: datetime, say: Say = log.info, trigger: str =
             signature = hashlib.sha256(
                 "|".join([result.landing_signature, _registry_fingerprint(landing, registry.rounds), *passed]).encode()
             ).hexdigest()
-            previous = _state(con)
+            con.execute("update raw.pipeline_state set ingested_signature = ?", [signature])
+            built = con.execute("select built_signature from raw.pipeline_state").fetchone()[0]
             con.execute("commit")
         except BaseException:
             with contextlib.suppress(duckdb.Error):
@@ -120,40 +122,57 @@ def run(settings: Settings, as_of: datetime, say: Say = log.info, trigger: str =
             raise
         finally:
             con.close()
-        summary.ingest = result
-        summary.phases["ingest"] = time.perf_counter() - t0
-        say(
-            f"ingest: {result.files_seen} files, {result.files_read} new or changed read "
-            f"({result.rows_loaded} rows), {result.files_rejected} rejected before reading"
-        )
+    summary.ingest = result
+    summary.phases["ingest"] = time.perf_counter() - t0
+    say(
+        f"ingest: {result.files_seen} files, {result.files_read} new or changed read "
+        f"({result.rows_loaded} rows), {result.files_rejected} rejected before reading"
+    )
+    return built != signature or not settings.warehouse.is_file()
 
-        if previous == signature and warehouse.is_file():
-            say("build: nothing new since the last refresh; dbt build and checks skipped")
+
+def build_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: Say = log.info) -> None:
+    """dbt build (models, checks as dbt tests), then publish the warehouse atomically."""
+    with refresh_lock(settings.lock_file, settings.lock_timeout_s, say):
+        con = _connect_work(settings)
+        try:
+            pending = con.execute("select ingested_signature from raw.pipeline_state").fetchone()[0]
+        finally:
+            con.close()
+        t1 = time.perf_counter()
+        say("build: dbt build (staging -> intermediate -> marts, dq) ...")
+        _crash_point("dbt")
+        res = run_dbt(
+            ["build", "--exclude-resource-type", "unit_test"],
+            settings.work_db,
+            settings.work_dir,
+            {"as_of": as_of.isoformat()},
+        )
+        summary.phases["dbt"] = time.perf_counter() - t1
+        say(f"build: {res.nodes} dbt nodes ok ({summary.phases['dbt']:.1f} s)")
+        _crash_point("checks")
+        t2 = time.perf_counter()
+        publish(settings.work_db, settings.warehouse, hook=_crash_point)
+        summary.phases["publish"] = time.perf_counter() - t2
+        say(f"publish: {settings.warehouse} ({summary.phases['publish']:.1f} s)")
+        con = _connect_work(settings)
+        try:
+            con.execute("update raw.pipeline_state set built_signature = ?", [pending])
+        finally:
+            con.close()
+        summary.rebuilt = True
+
+
+def run(settings: Settings, as_of: datetime, say: Say = log.info, trigger: str = "cli") -> RunSummary:
+    """Ingest, build, check and publish one warehouse. Raises PipelineError when it cannot run."""
+    summary = RunSummary(uuid.uuid4().hex[:12], as_of, settings.warehouse)
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    with refresh_lock(settings.lock_file, settings.lock_timeout_s, say):
+        if ingest_phase(settings, as_of, summary, say):
+            build_phase(settings, as_of, summary, say)
         else:
-            t1 = time.perf_counter()
-            say("build: dbt build (staging -> intermediate -> marts, dq) ...")
-            _crash_point("dbt")
-            res = run_dbt(
-                ["build", "--exclude-resource-type", "unit_test"],
-                settings.work_db,
-                settings.work_dir,
-                {"as_of": as_of.isoformat()},
-            )
-            summary.phases["dbt"] = time.perf_counter() - t1
-            say(f"build: {res.nodes} dbt nodes ok ({summary.phases['dbt']:.1f} s)")
-            _crash_point("checks")
-            t2 = time.perf_counter()
-            publish(settings.work_db, warehouse, hook=_crash_point)
-            summary.phases["publish"] = time.perf_counter() - t2
-            con = duckdb.connect(str(settings.work_db))
-            try:
-                _state(con)
-                con.execute("delete from raw.build_state")
-                con.execute("insert into raw.build_state values (?, now())", [signature])
-            finally:
-                con.close()
-            summary.rebuilt = True
-    _summarise(summary)
+            say("build: nothing new since the last refresh; dbt build and checks skipped")
+    summarise(summary)
     return summary
 
 
@@ -164,7 +183,7 @@ def _deadline_passed(con: duckdb.DuckDBPyConnection, round_id: str, as_of: datet
     return bool(row and row[0])
 
 
-def _summarise(summary: RunSummary) -> None:
+def summarise(summary: RunSummary) -> None:
     con = duckdb.connect(str(summary.warehouse), read_only=True)
     try:
         summary.rounds, summary.units = con.execute(

@@ -24,9 +24,20 @@ class LockTimeout(Exception):
     """Another refresh held the warehouse for longer than the wait allowed."""
 
 
+_held: dict[str, int] = {}  # lock files this process holds -> nesting depth
+
+
 @contextlib.contextmanager
 def refresh_lock(lock_file: Path, timeout_s: float, say: Callable[[str], None] = log.info) -> Iterator[None]:
-    """Hold an exclusive lock on lock_file (released by the OS if the process dies)."""
+    """Hold an exclusive lock on lock_file (released by the OS if the process dies); re-entrant."""
+    key = str(lock_file.resolve())
+    if _held.get(key):
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
     lock_file.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -51,7 +62,11 @@ def refresh_lock(lock_file: Path, timeout_s: float, say: Callable[[str], None] =
                 time.sleep(0.2)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode(), 0)
-        yield
+        _held[key] = 1
+        try:
+            yield
+        finally:
+            _held.pop(key, None)
     finally:
         os.close(fd)  # closing the descriptor releases the flock
 
