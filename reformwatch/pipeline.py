@@ -79,9 +79,7 @@ def _connect_work(settings: Settings) -> duckdb.DuckDBPyConnection:
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(settings.work_db))
     ensure_schema(con)
-    con.execute(
-        "create table if not exists raw.pipeline_state (ingested_signature varchar, built_signature varchar)"
-    )
+    con.execute("create table if not exists raw.pipeline_state (ingested_signature varchar, built_signature varchar)")
     if con.execute("select count(*) from raw.pipeline_state").fetchone()[0] == 0:
         con.execute("insert into raw.pipeline_state values (null, null)")
     return con

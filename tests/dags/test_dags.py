@@ -1,0 +1,68 @@
+"""DAG integrity and dag.test() of ingest then build, against a real Airflow metadata DB."""
+
+from __future__ import annotations
+
+import shutil
+
+from landing_builder import Landing, rows, run_pipeline
+
+from reformwatch.config import SAMPLE_LANDING
+
+TABLES = [
+    "marts.reform_unit_round",
+    "marts.reform_round",
+    "marts.exam_unit_round",
+    "marts.exam_level_round",
+    "marts.exam_round",
+    "dq.issues",
+]
+
+
+def test_dagbag_imports_and_writers_are_pooled(airflow_home):
+    info = airflow_home.probe("integrity")
+    assert info["import_errors"] == {}
+    tasks = {(t["dag"], t["task"]): t for t in info["tasks"]}
+    assert {"reformwatch_ingest", "reformwatch_build"} <= {d for d, _ in tasks}
+    writers = [("reformwatch_ingest", "ingest"), ("reformwatch_build", "build")]
+    for key in writers:
+        assert tasks[key]["pool"] == "reformwatch_duckdb"
+    assert any("reformwatch_warehouse" in o for o in tasks[("reformwatch_ingest", "announce")]["outlets"])
+    assert "Asset" in tasks[("reformwatch_build", "build")]["schedule"]
+
+
+def snapshot(warehouse) -> dict:
+    import duckdb
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        snap = {t: rows(con, f"select * from {t} order by all") for t in TABLES}
+    finally:
+        con.close()
+    for r in snap["dq.issues"]:
+        r.pop("detected_at")
+    return snap
+
+
+def test_dag_test_ingest_then_build_equals_cli(airflow_home, tmp_path):
+    land = Landing(tmp_path / "landing").good_round(skip=("CCC",))
+    land.progress("CCC", service_items_online=500)  # rejected: online > total
+    land.exam("CCC")
+    shutil.copytree(SAMPLE_LANDING / "2018-R1", land.root / "2018-R1-copy", dirs_exist_ok=True)  # not a round
+    wh = tmp_path / "airflow" / "warehouse.duckdb"
+    env = {"REFORMWATCH_LANDING": str(land.root), "REFORMWATCH_WAREHOUSE": str(wh)}
+    as_of = "2024-07-15T00:00:00+08:00"
+
+    first = airflow_home.probe("test", "reformwatch_ingest", as_of, **env)
+    assert first["state"] == "success" and first["tis"]["announce"] == "success"
+    events = first["events"]
+    built = airflow_home.probe("test", "reformwatch_build", as_of, **env)
+    assert built["state"] == "success" and built["tis"]["build"] == "success"
+
+    cli = run_pipeline(land.root, tmp_path / "cli" / "warehouse.duckdb", as_of=as_of)
+    cli.close()
+    assert snapshot(wh) == snapshot(tmp_path / "cli" / "warehouse.duckdb")
+    assert len(snapshot(wh)["dq.issues"]) > 1
+
+    again = airflow_home.probe("test", "reformwatch_ingest", as_of, **env)
+    assert again["tis"]["anything_new"] == "success" and again["tis"]["announce"] == "skipped"
+    assert again["events"] == events  # no new asset event: nothing downstream runs
