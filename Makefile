@@ -30,9 +30,12 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
+airflow: $(STAMP)
+	bin/airflow-standalone
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf data/warehouse.duckdb* data/*.work reports dbt_project/target dbt_project/logs
+	rm -rf data/warehouse.duckdb* data/*.work reports dbt_project/target dbt_project/logs airflow_home

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -28,7 +29,8 @@ DEFAULT_ARGS: dict[str, Any] = {
     "max_retry_delay": timedelta(minutes=5),
     "on_failure_callback": on_task_failure,
 }
-WRITER = {"pool": POOL, "pool_slots": 1}
+# With CeleryExecutor, writers also go to one queue consumed by a single worker (docker-compose.yml).
+WRITER = {"pool": POOL, "pool_slots": 1, "queue": os.environ.get("REFORMWATCH_WRITER_QUEUE", "default")}
 
 
 def no_retry_on_bad_setup(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
