@@ -49,6 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"  issues      {errors} error(s), {warnings} warning(s)   (select * from dq.issues)\n"
         f"  warehouse   {s.warehouse.resolve()}\n"
         f"  as of       {s.as_of.isoformat(timespec='seconds')}"
+        + (f"\n  data docs   {s.data_docs}" if s.data_docs else "")
     )
     for line in s.headlines:
         print(f"  {line}")

@@ -9,7 +9,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DIR = Path(__file__).resolve().parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+EXPECTATIONS_DIR = Path(os.environ.get("REFORMWATCH_EXPECTATIONS_DIR", PROJECT_ROOT / "expectations"))
 SAMPLE_LANDING = PROJECT_ROOT / "data" / "samples" / "bulletin36"
 DEFAULT_WAREHOUSE = PROJECT_ROOT / "data" / "warehouse.duckdb"
 
@@ -47,5 +47,10 @@ class Settings:
         return self.warehouse.with_name(self.warehouse.name + ".lock")
 
     @property
-    def reports_dir(self) -> Path:
-        return self.warehouse.parent / "reports"
+    def data_docs_dir(self) -> Path:
+        """Great Expectations Data Docs (HTML), next to the warehouse."""
+        return self.warehouse.with_name(self.warehouse.stem + "_data_docs")
+
+    @property
+    def gx_dir(self) -> Path:
+        return self.work_dir / "gx"

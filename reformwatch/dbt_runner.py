@@ -17,6 +17,20 @@ class DbtError(Exception):
     """dbt could not build the models; the message names the failed nodes."""
 
 
+def _release_duckdb() -> None:
+    """dbt-duckdb keeps its DuckDB instance open in-process; close it so the file can be reopened."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        env = DuckDBConnectionManager._ENV
+        DuckDBConnectionManager._ENV = None
+    if env is not None:
+        try:
+            env.close()
+        except Exception:  # closing is best effort; the instance is released with the object
+            log.debug("closing dbt-duckdb's environment failed", exc_info=True)
+
+
 @dataclass
 class DbtResult:
     nodes: int
@@ -45,7 +59,10 @@ def run_dbt(args: list[str], work_db: Path, work_dir: Path, vars_: dict | None =
     if vars_:
         full += ["--vars", json.dumps(vars_)]
     log.debug("dbt %s", " ".join(full))
-    res = dbtRunner().invoke(full)
+    try:
+        res = dbtRunner().invoke(full)
+    finally:
+        _release_duckdb()
     if res.exception is not None:
         raise DbtError(f"dbt {args[0]} could not run: {res.exception}")
     failures, warnings, nodes = [], [], 0

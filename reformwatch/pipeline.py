@@ -20,6 +20,7 @@ from .config import Settings
 from .dbt_runner import run_dbt
 from .ingest import IngestResult, ensure_schema, ingest
 from .publish import publish, refresh_lock
+from .quality import run_checkpoint, store_results
 from .registry import load_registries
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,10 @@ Say = Callable[[str], None]
 
 class PipelineError(Exception):
     """The pipeline could not run; the message says why and what to do."""
+
+
+class QualityGateError(PipelineError):
+    """A marts expectation failed: the figures break their definitions; nothing was published."""
 
 
 @dataclass
@@ -43,6 +48,8 @@ class RunSummary:
     examinees: int = 0
     issues: dict[str, int] = field(default_factory=dict)
     headlines: list[str] = field(default_factory=list)
+    data_docs: Path | None = None
+    expectations_failed: dict[str, int] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
 
 
@@ -149,6 +156,31 @@ def build_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: S
         summary.phases["dbt"] = time.perf_counter() - t1
         say(f"build: {res.nodes} dbt nodes ok ({summary.phases['dbt']:.1f} s)")
         _crash_point("checks")
+        t_gx = time.perf_counter()
+        say("checks: Great Expectations suites (raw warns, marts fails the run) ...")
+        quality = run_checkpoint(settings.work_db, settings.gx_dir, settings.data_docs_dir)
+        con = duckdb.connect(str(settings.work_db))
+        try:
+            store_results(con, quality)
+        finally:
+            con.close()
+        summary.data_docs = quality.docs_index
+        for r in quality.failed:
+            summary.expectations_failed[r["layer"]] = summary.expectations_failed.get(r["layer"], 0) + 1
+        summary.phases["checks"] = time.perf_counter() - t_gx
+        say(
+            f"checks: {len(quality.rows)} expectations, {len(quality.failed)} failed "
+            f"({summary.phases['checks']:.1f} s); Data Docs: {quality.docs_index}"
+        )
+        if quality.run_failures:
+            first = "; ".join(
+                f"{r['round_id']} {r['suite']}: {r['expectation']} {r['column_name'] or ''} ({r['observed_value']})"
+                for r in quality.run_failures[:3]
+            )
+            raise QualityGateError(
+                f"{len(quality.run_failures)} marts expectation(s) failed, the warehouse was not published: {first}. "
+                f"Details: dq.expectation_results in {settings.work_db}, Data Docs {quality.docs_index}"
+            )
         t2 = time.perf_counter()
         publish(settings.work_db, settings.warehouse, hook=_crash_point)
         summary.phases["publish"] = time.perf_counter() - t2

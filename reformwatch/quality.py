@@ -1,0 +1,209 @@
+"""Great Expectations checkpoint over the work database, after dbt.
+
+Suites live as JSON files in expectations/ (meta.layer: raw or marts; meta.query: the SQL whose
+result is validated). Each suite is validated per round on a pandas DataFrame read through a
+read-only DuckDB connection (GX's SQL datasource silently fails on DuckDB: shared/STACK.md).
+A failing marts suite fails the run; a failing raw suite warns. An expectation that saw no rows
+counts as failed, so a check can never pass by looking at nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from .config import EXPECTATIONS_DIR
+
+log = logging.getLogger(__name__)
+
+RESULT_COLUMNS = (
+    "round_id",
+    "suite",
+    "layer",
+    "expectation",
+    "column_name",
+    "success",
+    "observed_value",
+    "element_count",
+    "unexpected_count",
+    "unexpected_examples",
+    "fails_run",
+    "checked_at",
+)
+
+
+@dataclass
+class Suite:
+    name: str
+    layer: str  # raw | marts
+    query: str
+    expectations: list[dict]
+    description: str = ""
+
+    @property
+    def fails_run(self) -> bool:
+        return self.layer == "marts"
+
+
+@dataclass
+class QualityResult:
+    rows: list[dict] = field(default_factory=list)
+    docs_index: Path | None = None
+
+    @property
+    def failed(self) -> list[dict]:
+        return [r for r in self.rows if not r["success"]]
+
+    @property
+    def run_failures(self) -> list[dict]:
+        return [r for r in self.failed if r["fails_run"]]
+
+
+def load_suites(folder: Path | None = None) -> list[Suite]:
+    folder = folder or EXPECTATIONS_DIR
+    suites = []
+    for path in sorted(folder.glob("*.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        meta = doc.get("meta", {})
+        suites.append(
+            Suite(doc["name"], meta["layer"], meta["query"], doc["expectations"], meta.get("description", ""))
+        )
+    return suites
+
+
+def _context(gx_dir: Path, docs_dir: Path):
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    warnings.filterwarnings("ignore", module="great_expectations")
+    import great_expectations as gx
+
+    ctx = gx.get_context(mode="file", project_root_dir=str(gx_dir))
+    ctx.variables.progress_bars = {"globally": False, "metric_calculations": False}
+    ctx.update_data_docs_site(
+        "local_site",
+        {
+            "class_name": "SiteBuilder",
+            "show_how_to_buttons": False,
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        },
+    )
+    return gx, ctx
+
+
+def _observed(result: dict) -> str | None:
+    if result.get("observed_value") is not None:
+        return str(result["observed_value"])
+    if result.get("unexpected_count") is not None:
+        return f"{result['unexpected_count']} of {result.get('element_count')} rows unexpected"
+    return None
+
+
+def _saw_no_data(cfg_type: str, result: dict) -> bool:
+    """True when an expectation checked nothing: no rows (element_count 0) or no observation at all."""
+    if "element_count" in result and result["element_count"] is not None:
+        return result["element_count"] == 0
+    return result.get("observed_value") is None
+
+
+def validate_frame(gx, ctx, suite: Suite, df, round_id: str, checked_at: datetime) -> list[dict]:
+    """Validate one round's DataFrame against one suite; one row per expectation."""
+    source = ctx.data_sources.add_or_update_pandas("reformwatch")
+    asset_name = suite.name
+    try:
+        asset = source.get_asset(asset_name)
+    except LookupError:
+        asset = source.add_dataframe_asset(asset_name)
+    try:
+        batch = asset.get_batch_definition("whole")
+    except (KeyError, LookupError, ValueError):
+        batch = asset.add_batch_definition_whole_dataframe("whole")
+    gx_suite = ctx.suites.add_or_update(gx.ExpectationSuite(name=suite.name, expectations=suite.expectations))
+    vd = ctx.validation_definitions.add_or_update(gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite))
+    res = vd.run(
+        batch_parameters={"dataframe": df},
+        result_format="SUMMARY",
+        run_id=gx.RunIdentifier(run_name=f"{round_id}", run_time=checked_at),
+    )
+    rows = []
+    for r in res.results:
+        cfg = r.expectation_config
+        result = r.result or {}
+        no_data = _saw_no_data(cfg.type, result)
+        examples = result.get("partial_unexpected_list") or []
+        rows.append(
+            {
+                "round_id": round_id,
+                "suite": suite.name,
+                "layer": suite.layer,
+                "expectation": cfg.type,
+                "column_name": cfg.kwargs.get("column")
+                or ",".join(str(v) for k, v in cfg.kwargs.items() if k.startswith("column") and v is not None)
+                or None,
+                "success": bool(r.success) and not no_data,
+                "observed_value": "no rows to check" if no_data else _observed(result),
+                "element_count": result.get("element_count"),
+                "unexpected_count": result.get("unexpected_count"),
+                "unexpected_examples": ", ".join(map(str, examples[:5])) or None,
+                "fails_run": suite.fails_run,
+                "checked_at": checked_at,
+            }
+        )
+    return rows
+
+
+def run_checkpoint(work_db: Path, gx_dir: Path, docs_dir: Path, suites: list[Suite] | None = None) -> QualityResult:
+    """Validate every suite for every round, build Data Docs, return one row per expectation."""
+    suites = suites if suites is not None else load_suites()
+    gx, ctx = _context(gx_dir, docs_dir)
+    checked_at = datetime.now(UTC)
+    out = QualityResult()
+    con = duckdb.connect(str(work_db), read_only=True)
+    try:
+        rounds = [r[0] for r in con.execute("select round_id from staging.stg_landing__rounds order by 1").fetchall()]
+        frames = {s.name: con.execute(s.query).df() for s in suites}
+    finally:
+        con.close()
+    for suite in suites:
+        df = frames[suite.name]
+        for round_id in rounds:
+            part = df[df["round_id"] == round_id].reset_index(drop=True)
+            out.rows.extend(validate_frame(gx, ctx, suite, part, round_id, checked_at))
+    ctx.build_data_docs(site_names=["local_site"])
+    out.docs_index = docs_dir / "index.html"
+    return out
+
+
+def store_results(con: duckdb.DuckDBPyConnection, result: QualityResult) -> None:
+    """Write dq.expectation_results and add failed expectations to dq.issues (source 'expectations')."""
+    con.execute(
+        """create or replace table dq.expectation_results (round_id varchar, suite varchar, layer varchar,
+           expectation varchar, column_name varchar, success boolean, observed_value varchar,
+           element_count bigint, unexpected_count bigint, unexpected_examples varchar, fails_run boolean,
+           checked_at timestamptz)"""
+    )
+    if not result.rows:
+        return
+    cols = {c: [r[c] for r in result.rows] for c in RESULT_COLUMNS}
+    select = ", ".join(f"unnest(${i + 1}) as {c}" for i, c in enumerate(RESULT_COLUMNS))
+    con.execute(f"insert into dq.expectation_results select {select}", [cols[c] for c in RESULT_COLUMNS])
+    con.execute(
+        """insert into dq.issues (round_id, unit_code, source, check_name, severity, detail, file_path, detected_at)
+           select round_id, null, 'expectations',
+                  case when layer = 'marts' then 'marts_expectation_failed' else 'raw_expectation_failed' end,
+                  case when layer = 'marts' then 'error' else 'warning' end,
+                  'Great Expectations suite ' || suite || ': ' || expectation
+                  || coalesce(' on ' || column_name, '') || ' failed (' || coalesce(observed_value, 'no value')
+                  || coalesce('; e.g. ' || unexpected_examples, '') || ')'
+                  || case when layer = 'marts' then '. A figure of the warehouse breaks its definition: '
+                          || 'report it to the data engineers; the refresh was not published'
+                          else '. Submitted data are unusual; see the other issues of this round' end,
+                  null, checked_at
+           from dq.expectation_results where not success"""
+    )

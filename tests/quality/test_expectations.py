@@ -1,0 +1,97 @@
+"""Great Expectations suites: pass on the bundled round, fail on a deliberately broken value, never pass
+on no data; a failing marts suite fails the run and publishes nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import duckdb
+import pytest
+from landing_builder import rows, run_pipeline
+
+from reformwatch.config import SAMPLE_LANDING, Settings
+from reformwatch.pipeline import QualityGateError, parse_as_of, run
+from reformwatch.quality import load_suites, run_checkpoint
+
+BREAKS = {
+    "raw_exam_rows": "update raw.exam_rows set rank_level = '部级' where row_number = 1",
+    "raw_progress_returns": "update raw.progress_rows set service_items_total = 'many'",
+    "marts_reform_unit_round": "update marts.reform_unit_round set online_rate = 1.5 where unit_code = 'AIC'",
+    "marts_reform_round": "update marts.reform_round set problem_clues_total = problem_clues_total + 1",
+    "marts_exam_unit_round": "update marts.exam_unit_round set pass_rate = 1.2 where unit_code = 'AIC'",
+    "marts_exam_level_round": "update marts.exam_level_round set examinees = examinees + 1 where rank_level = '厅级'",
+    "marts_exam_round": "update marts.exam_round set participation_rate = participation_rate + 0.01",
+}
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    wh = tmp_path_factory.mktemp("gx") / "warehouse.duckdb"
+    run_pipeline(SAMPLE_LANDING, wh).close()
+    return Settings(landing=SAMPLE_LANDING, warehouse=wh)
+
+
+def test_suites_are_files_one_per_layer_and_each_has_a_break():
+    suites = load_suites()
+    assert {s.layer for s in suites} == {"raw", "marts"}
+    assert {s.name for s in suites} == set(BREAKS)
+
+
+def test_every_suite_passes_on_the_bundled_round_and_saw_the_rows(sample):
+    con = duckdb.connect(str(sample.warehouse), read_only=True)
+    results = rows(con, "select * from dq.expectation_results")
+    assert {r["suite"] for r in results} == set(BREAKS)
+    assert [r for r in results if not r["success"]] == []
+    counted = [r for r in results if r["element_count"] is not None]
+    assert counted and all(r["element_count"] > 0 for r in counted)
+    assert rows(con, "select * from dq.issues where source = 'expectations'") == []
+    assert (sample.data_docs_dir / "index.html").is_file()
+
+
+@pytest.mark.parametrize("suite_name", sorted(BREAKS))
+def test_each_suite_fails_on_a_broken_value(sample, tmp_path, suite_name):
+    db = tmp_path / "broken.duckdb"
+    shutil.copy(sample.work_db, db)
+    con = duckdb.connect(str(db))
+    con.execute(BREAKS[suite_name])
+    con.close()
+    suite = [s for s in load_suites() if s.name == suite_name]
+    result = run_checkpoint(db, tmp_path / "gx", tmp_path / "docs", suites=suite)
+    assert result.failed, f"{suite_name} did not notice the broken value"
+    assert all(r["suite"] == suite_name for r in result.failed)
+
+
+def test_a_check_that_sees_no_data_does_not_pass(sample, tmp_path):
+    db = tmp_path / "empty.duckdb"
+    shutil.copy(sample.work_db, db)
+    con = duckdb.connect(str(db))
+    con.execute("delete from marts.exam_unit_round")
+    con.close()
+    suite = [s for s in load_suites() if s.name == "marts_exam_unit_round"]
+    result = run_checkpoint(db, tmp_path / "gx", tmp_path / "docs", suites=suite)
+    assert result.rows and all(
+        not r["success"] for r in result.rows if r["expectation"] != "expect_compound_columns_to_be_unique"
+    )
+    assert any(r["observed_value"] == "no rows to check" for r in result.rows)
+
+
+def test_failing_marts_suite_fails_the_run_and_publishes_nothing(tmp_path, monkeypatch):
+    wh = tmp_path / "warehouse.duckdb"
+    run_pipeline(SAMPLE_LANDING, wh, as_of="2018-09-01").close()
+    before = wh.read_bytes()
+    strict = tmp_path / "expectations"
+    strict.mkdir()
+    for f in (SAMPLE_LANDING.parents[2] / "expectations").glob("*.json"):
+        shutil.copy(f, strict)
+    doc = json.loads((strict / "marts_exam_round.json").read_text())
+    doc["expectations"].append(
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "avg_score", "min_value": 95}}
+    )
+    (strict / "marts_exam_round.json").write_text(json.dumps(doc))
+    monkeypatch.setattr("reformwatch.quality.EXPECTATIONS_DIR", strict)
+    with pytest.raises(QualityGateError, match="avg_score"):  # the deadline has passed since: a rebuild
+        run(Settings(landing=SAMPLE_LANDING, warehouse=wh), parse_as_of("2018-10-15"), say=lambda _m: None)
+    assert wh.read_bytes() == before
+    con = duckdb.connect(str(Settings(warehouse=wh).work_db), read_only=True)
+    assert rows(con, "select count(*) as n from dq.issues where check_name = 'marts_expectation_failed'")[0]["n"] == 1
