@@ -50,9 +50,36 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"  warehouse   {s.warehouse.resolve()}\n"
         f"  as of       {s.as_of.isoformat(timespec='seconds')}"
         + (f"\n  data docs   {s.data_docs}" if s.data_docs else "")
+        + "".join(f"\n  bulletin    {settings.reports_dir / r / 'bulletin.html'}" for r in s.reports)
     )
     for line in s.headlines:
         print(f"  {line}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from .report import refresh_reports, write_report
+
+    settings = _settings(args)
+    reports = Path(args.out) if args.out else settings.reports_dir
+    if not settings.warehouse.is_file():
+        print(f"reformwatch report: error: no warehouse at {settings.warehouse}; run `reformwatch run` first",
+              file=sys.stderr)
+        return 1
+    try:
+        if args.round:
+            path = write_report(settings.warehouse, args.round, reports, settings.work_db)
+            print(f"bulletin: {path}")
+            print(f"markdown: {path.with_suffix('.md')}")
+            print(f"unit files: {path.parent / 'units'}")
+        else:
+            for r in refresh_reports(settings.warehouse, reports, settings.work_db, force=True):
+                print(f"bulletin: {reports / r / 'bulletin.html'}")
+    except (LookupError, duckdb.Error) as e:
+        print(f"reformwatch report: error: {e}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -86,6 +113,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="ISO 8601 instant deciding whether deadlines have passed (default: now; no offset = Asia/Shanghai)",
     )
     r.set_defaults(func=cmd_run)
+
+    rep = sub.add_parser(
+        "report",
+        help="write a round's bulletin (Markdown + HTML with charts) and per-unit feedback files",
+        description="Write reports/<round_id>/bulletin.md and bulletin.html (Chinese, figures from the marts, "
+        "charts embedded) and reports/<round_id>/units/<unit_code>.csv (each unit's own examinees). "
+        "`reformwatch run` does this automatically for every round that changed.",
+    )
+    rep.add_argument("--round", metavar="ROUND_ID", help="the round (default: every round)")
+    rep.add_argument("--warehouse", metavar="FILE", help="published warehouse (default: as for run)")
+    rep.add_argument("--out", metavar="DIR", help="reports folder (default: $REFORMWATCH_REPORTS or reports/)")
+    rep.set_defaults(func=cmd_report)
     return p
 
 

@@ -52,5 +52,15 @@ class Settings:
         return self.warehouse.with_name(self.warehouse.stem + "_data_docs")
 
     @property
+    def reports_dir(self) -> Path:
+        """Bulletins: $REFORMWATCH_REPORTS, else reports/ in the project for the default warehouse,
+        else a reports/ folder beside the warehouse."""
+        if os.environ.get("REFORMWATCH_REPORTS"):
+            return Path(os.environ["REFORMWATCH_REPORTS"]).expanduser()
+        if self.warehouse.resolve() == DEFAULT_WAREHOUSE.resolve():
+            return PROJECT_ROOT / "reports"
+        return self.warehouse.parent / "reports"
+
+    @property
     def gx_dir(self) -> Path:
         return self.work_dir / "gx"

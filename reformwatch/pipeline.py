@@ -21,6 +21,7 @@ from .dbt_runner import run_dbt
 from .ingest import IngestResult, ensure_schema, ingest
 from .publish import publish, refresh_lock
 from .quality import run_checkpoint, store_results
+from .report import refresh_reports
 from .registry import load_registries
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class RunSummary:
     issues: dict[str, int] = field(default_factory=dict)
     headlines: list[str] = field(default_factory=list)
     data_docs: Path | None = None
+    reports: list[str] = field(default_factory=list)
     expectations_failed: dict[str, int] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
 
@@ -185,6 +187,11 @@ def build_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: S
         publish(settings.work_db, settings.warehouse, hook=_crash_point)
         summary.phases["publish"] = time.perf_counter() - t2
         say(f"publish: {settings.warehouse} ({summary.phases['publish']:.1f} s)")
+        t3 = time.perf_counter()
+        summary.reports = refresh_reports(settings.warehouse, settings.reports_dir, settings.work_db)
+        summary.phases["report"] = time.perf_counter() - t3
+        if summary.reports:
+            say(f"report: bulletins for {', '.join(summary.reports)} in {settings.reports_dir}")
         con = _connect_work(settings)
         try:
             con.execute("update raw.pipeline_state set built_signature = ?", [pending])

@@ -1,0 +1,520 @@
+"""The round bulletin (Chinese Markdown + self-contained HTML with SVG charts) and per-unit feedback files.
+
+Every figure comes from the published warehouse's marts by query; individual examinees never appear
+in the bulletin. Per-unit feedback files hold only that unit's own examinees (from the work database).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from . import charts
+from .csvload import sql_str
+
+log = logging.getLogger(__name__)
+
+CHECK_ZH = {
+    "unreadable_file": "文件无法读取",
+    "unknown_unit": "单位不在名单或本轮督导范围内",
+    "unit_code_mismatch": "单位代码与文件名不符",
+    "progress_row_count": "进展报表不是一行数据",
+    "invalid_value": "数值无效",
+    "online_exceeds_total": "网上可办事项数大于政务服务事项总数",
+    "one_visit_exceeds_total": "“最多跑一次”事项数大于政务服务事项总数",
+    "materials_increased": "申请材料数不减反增",
+    "approval_days_increased": "审批时限不减反增",
+    "late_submission": "逾期报送",
+    "missing_submission": "未报送进展报表",
+    "missing_exam_results": "未报送有效考试成绩",
+    "score_out_of_range": "成绩超出范围",
+    "missing_score": "参考但无成绩",
+    "unknown_rank_level": "职级无法识别",
+    "unknown_status": "参考状态无法识别",
+    "absent_without_reason": "缺考未注明原因",
+    "duplicate_examinee_row": "考生记录重复",
+    "conflicting_examinee_rows": "同一考生记录不一致",
+    "below_min_examinees": "参考人数少于规定人数",
+    "missing_examinee_id": "缺少考生编号",
+    "raw_expectation_failed": "报送数据异常(数据质量校验)",
+    "marts_expectation_failed": "统计结果未通过校验",
+}
+KIND_ZH = {"progress": "工作进展报表", "exam": "考试成绩表", "expectations": "数据校验"}
+LEVELS = ("厅级", "处级", "科级")
+
+# Characters that make a spreadsheet treat a cell as a formula (CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: object) -> object:
+    """Prefix text that a spreadsheet would run as a formula with an apostrophe; numbers pass."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def pct(x: float | None) -> str:
+    return "—" if x is None else f"{x * 100:.1f}%"
+
+
+def num(x: float | None) -> str:
+    return "—" if x is None else f"{x:.1f}"
+
+
+def names(items: list[str]) -> str:
+    return "、".join(items) if items else "无"
+
+
+@dataclass
+class Bulletin:
+    round_id: str
+    markdown: str
+    html: str
+    charts: dict[str, str]
+
+
+class _Q:
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+
+    def rows(self, sql: str, params: list | None = None) -> list[dict]:
+        cur = self.con.execute(sql, params or [])
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+    def one(self, sql: str, params: list | None = None) -> dict:
+        got = self.rows(sql, params)
+        return got[0] if got else {}
+
+
+def _round_title(q: _Q, round_id: str, work_db: Path | None) -> tuple[str, str | None]:
+    """The round's title and the previous round (by deadline) from the work database, if readable."""
+    if work_db and work_db.is_file():
+        try:
+            wc = duckdb.connect(str(work_db), read_only=True)
+            try:
+                rounds = wc.execute(
+                    "select round_id, title from staging.stg_landing__rounds order by deadline, round_id"
+                ).fetchall()
+            finally:
+                wc.close()
+            ids = [r[0] for r in rounds]
+            title = dict(rounds).get(round_id) or round_id
+            i = ids.index(round_id) if round_id in ids else -1
+            return title, ids[i - 1] if i > 0 else None
+        except duckdb.Error:
+            log.debug("work database not readable for titles", exc_info=True)
+    return round_id, None
+
+
+def build_bulletin(warehouse: Path, round_id: str, work_db: Path | None = None) -> Bulletin:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return _build(_Q(con), round_id, work_db)
+    finally:
+        con.close()
+
+
+def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
+    er = q.one("select * from marts.exam_round where round_id = ?", [round_id])
+    rr = q.one("select * from marts.reform_round where round_id = ?", [round_id])
+    if not er or not rr:
+        raise LookupError(f"round {round_id} is not in the warehouse (see marts.reform_round)")
+    title, previous = _round_title(q, round_id, work_db)
+    units = q.rows(
+        "select * from marts.exam_unit_round where round_id = ? order by rank_in_round, unit_code", [round_id]
+    )
+    levels = {r["rank_level"]: r for r in q.rows("select * from marts.exam_level_round where round_id = ?", [round_id])}
+    reform = q.rows("select * from marts.reform_unit_round where round_id = ? order by unit_code", [round_id])
+    bins = q.rows("select * from marts.exam_score_bins where round_id = ? order by bin", [round_id])
+    absences = q.rows(
+        """select a.unit_code, coalesce(u.unit_name, a.unit_code) as unit_name, a.absence_reason, a.absent
+           from marts.exam_absence_reasons a
+           left join (select distinct unit_code, unit_name from marts.reform_unit_round
+                      union select distinct unit_code, unit_name from marts.exam_unit_round) u using (unit_code)
+           where a.round_id = ? order by a.unit_code, a.absence_reason""",
+        [round_id],
+    )
+    marks = q.one(
+        """select max(score_to) as full_marks from marts.exam_score_bins where round_id = ?""", [round_id]
+    )
+    unit_names = {
+        r["unit_code"]: r["unit_name"]
+        for r in q.rows(
+            """select unit_code, unit_name from marts.reform_unit_round
+               union select unit_code, unit_name from marts.exam_unit_round"""
+        )
+    }
+    issues = q.rows("select * from dq.issues where round_id = ? order by unit_code, source, check_name", [round_id])
+    prev_units = (
+        {r["unit_code"]: r for r in q.rows("select * from marts.exam_unit_round where round_id = ?", [previous])}
+        if previous
+        else {}
+    )
+
+    md: list[str] = []
+    md.append(f"# 督导情况通报:{title}")
+    md.append("")
+    md.append(
+        f"> 轮次 `{round_id}`。本通报由 reformwatch 根据数据仓库中的汇总数据自动生成,"
+        "百分比和平均数保留一位小数;个人成绩不在通报中出现,另向各单位分别反馈。"
+    )
+    md.append("")
+
+    # --- exam -----------------------------------------------------------------------------------------
+    md.append("## 一、“基本理论+”考试情况")
+    md.append("")
+    md.append("### (一)总体情况")
+    md.append("")
+    absent_text = (
+        "缺考 " + str(er["absent"]) + " 人("
+        + ";".join(f"{a['unit_name']} {a['absent']} 人:{a['absence_reason']}" for a in absences)
+        + ")"
+        if er["absent"]
+        else "无人缺考"
+    )
+    level_counts = "、".join(f"{lv} {levels[lv]['examinees']} 人" for lv in LEVELS if lv in levels)
+    md.append(
+        f"本轮共有 {er['units']} 家单位的 {er['examinees']} 名干部参加考试({level_counts}),{absent_text};"
+        f"参考人数占督导单位机关干部总数({er['cadre_headcount']} 人)的 {pct(er['participation_rate'])}。"
+        f"平均成绩 {num(er['avg_score'])} 分,及格率 {pct(er['pass_rate'])},"
+        f"优秀率(90 分及以上){pct(er['excellent_rate'])},满分率 {pct(er['full_score_rate'])}。"
+    )
+    md.append("")
+    md.append("[[chart:histogram]]")
+    md.append("")
+
+    md.append("### (二)单位情况")
+    md.append("")
+    top, bottom = units[:3], list(reversed(units))[:3]
+
+    def unit_line(u: dict) -> str:
+        return f"{u['unit_name']}(平均 {num(u['avg_score'])} 分,优秀率 {pct(u['excellent_rate'])})"
+
+    md.append(f"成绩排在前三位的是:{'、'.join(unit_line(u) for u in top)}。")
+    md.append("")
+    md.append(f"成绩排在后三位的是:{'、'.join(unit_line(u) for u in bottom)}。")
+    md.append("")
+    many_full = sorted((u for u in units if u["full_score_count"] > 10), key=lambda u: -u["full_score_count"])
+    md.append(
+        f"满分人数超过 10 人的单位共 {len(many_full)} 家:"
+        + names([f"{u['unit_name']}({u['full_score_count']} 人)" for u in many_full])
+        + "。"
+    )
+    md.append("")
+    failing = sorted((u for u in units if u["fail_count"] > 0), key=lambda u: (u["rank_in_round"], u["unit_code"]))
+    md.append(
+        f"有干部考试不及格的单位共 {len(failing)} 家:"
+        + names([f"{u['unit_name']}({u['fail_count']} 人)" for u in failing])
+        + "。"
+    )
+    md.append("")
+    md.append(
+        f"各单位平均成绩最高 {num(er['unit_avg_max'])} 分、最低 {num(er['unit_avg_min'])} 分,"
+        f"相差 {num(er['unit_avg_spread'])} 分。"
+    )
+    md.append("")
+    md.append("[[chart:unit_avg]]")
+    md.append("")
+    if prev_units:
+        md.append(f"与上一轮(`{previous}`)相比各单位平均成绩的变化见下图。")
+        md.append("")
+        md.append("[[chart:change]]")
+        md.append("")
+    md.append("| 名次 | 单位 | 参考人数 | 缺考 | 平均分 | 及格率 | 优秀率 | 满分人数 | 不及格人数 |")
+    md.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for u in units:
+        md.append(
+            f"| {u['rank_in_round']} | {u['unit_name']} | {u['examinees']} | {u['absent']} | {num(u['avg_score'])} "
+            f"| {pct(u['pass_rate'])} | {pct(u['excellent_rate'])} | {u['full_score_count']} | {u['fail_count']} |"
+        )
+    md.append("")
+
+    md.append("### (三)职级情况")
+    md.append("")
+    present = [lv for lv in LEVELS if lv in levels]
+    md.append(
+        f"{'、'.join(present)}干部考试平均成绩分别为 "
+        + "、".join(f"{num(levels[lv]['avg_score'])} 分" for lv in present)
+        + ";及格率分别为 "
+        + "、".join(pct(levels[lv]["pass_rate"]) for lv in present)
+        + ";优秀率分别为 "
+        + "、".join(pct(levels[lv]["excellent_rate"]) for lv in present)
+        + "。"
+    )
+    if "处级" in levels and "科级" in levels and levels["处级"]["pass_rate"] < levels["科级"]["pass_rate"]:
+        md.append("")
+        md.append("处级干部的及格率低于科级干部。")
+    md.append("")
+
+    md.append("### (四)考风考纪")
+    md.append("")
+    incidents = [u for u in units if u["discipline_incidents"] > 0]
+    md.append(
+        f"记录有违反考试纪律情况的单位共 {len(incidents)} 家:"
+        + names([f"{u['unit_name']}({u['discipline_incidents']} 人次)" for u in incidents])
+        + "。"
+    )
+    md.append("")
+
+    # --- reform ---------------------------------------------------------------------------------------
+    md.append("## 二、深化改革工作进展")
+    md.append("")
+    md.append(f"本轮督导单位 {rr['units_in_scope']} 家,报送有效工作进展报表 {rr['units_reported']} 家。")
+    md.append("")
+
+    def best(col: str) -> list[str]:
+        vals = [r for r in reform if r[col] is not None]
+        top_value = max((r[col] for r in vals), default=None)
+        return [r["unit_name"] for r in vals if r[col] == top_value]
+
+    md.append(
+        f"“最多跑一次”:实现“最多跑一次”的事项最多的是{names(best('one_visit_items'))}"
+        f"({rr['one_visit_items_max'] if rr['one_visit_items_max'] is not None else '—'} 项),"
+        f"{rr['units_reported']} 家单位平均 {num(rr['one_visit_items_avg'])} 项。"
+    )
+    md.append("")
+    md.append(
+        f"申请材料精简:材料减少比例最高的是{names(best('materials_reduction_rate'))}"
+        f"({pct(rr['materials_reduction_rate_max'])}),平均减少 {pct(rr['materials_reduction_rate_avg'])}。"
+    )
+    md.append("")
+    full = [r["unit_name"] for r in reform if r["online_rate"] == 1]
+    below = [r["unit_name"] for r in sorted(reform, key=lambda r: (r["online_rate"] is None, r["online_rate"]))
+             if r["online_rate"] is not None and r["online_rate"] < 0.5]
+    md.append(
+        f"网上可办:政务服务事项网上可办率达到 100% 的单位共 {rr['units_online_full']} 家({names(full)}),"
+        f"平均为 {pct(rr['online_rate_avg'])};低于 50% 的单位共 {rr['units_online_below_half']} 家:{names(below)}。"
+    )
+    md.append("")
+    md.append("[[chart:online]]")
+    md.append("")
+    md.append(f"审批时限压缩:平均压缩 {pct(rr['approval_time_compression_rate_avg'])}。")
+    md.append("")
+    zero_cases = [r["unit_name"] for r in reform if r["negative_cases"] == 0]
+    md.append(
+        f"专项整治与通报曝光:专项清理整治共发现问题线索 {rr['problem_clues_total']} 个;"
+        f"平均通报曝光反面典型案例 {num(rr['negative_cases_avg'])} 个,"
+        f"{rr['units_zero_negative_cases']} 家单位零通报({names(zero_cases)})。"
+    )
+    md.append("")
+    no_secret = [r["unit_name"] for r in reform if r["secret_inspection_groups"] == 0]
+    md.append(
+        f"明查暗访:未设置暗访督查组的单位共 {rr['units_without_secret_inspection']} 家:{names(no_secret)}。"
+    )
+    md.append("")
+
+    # --- data quality ---------------------------------------------------------------------------------
+    md.append("## 三、数据报送质量")
+    md.append("")
+    late = [i for i in issues if i["check_name"] == "late_submission"]
+    missing = [i for i in issues if i["check_name"] in ("missing_submission", "missing_exam_results")]
+    rejected = [i for i in issues if i["severity"] == "error" and i["check_name"] not in
+                ("missing_submission", "missing_exam_results")]
+    other = [i for i in issues if i["severity"] == "warning" and i["check_name"] != "late_submission"]
+
+    def who(i: dict) -> str:
+        return unit_names.get(i["unit_code"], i["unit_code"] or "未知单位")
+
+    md.append(f"逾期报送(共 {len(late)} 项):" + names([f"{who(i)}({KIND_ZH[i['source']]})" for i in late]) + "。")
+    md.append("")
+    md.append(
+        f"未报送(共 {len(missing)} 项):" + names([f"{who(i)}({CHECK_ZH[i['check_name']]})" for i in missing]) + "。"
+    )
+    md.append("")
+    in_force = {(r["unit_code"]): r for r in reform}
+    md.append(f"被退回的报送(共 {len(rejected)} 项):")
+    md.append("")
+    if not rejected:
+        md.append("- 无")
+    grouped: dict[tuple, int] = {}
+    for i in rejected:
+        key = (who(i), i["unit_code"], i["source"], i["check_name"], i["file_path"])
+        grouped[key] = grouped.get(key, 0) + 1
+    for (name, code, source, check, path), n in grouped.items():
+        fixed = ""
+        current = in_force.get(code)
+        if source == "progress" and current and path and current["source_file"] != path:
+            fixed = f";已由 `{current['source_file'].rsplit('/', 1)[-1]}` 更正"
+        rows_text = f"({n} 行)" if n > 1 else ""
+        md.append(f"- {name}:{KIND_ZH.get(source, source)} `{path or '—'}` {CHECK_ZH.get(check, check)}{rows_text}{fixed}")
+    md.append("")
+    if other:
+        counts: dict[tuple, int] = {}
+        for i in other:
+            counts[(who(i), i["check_name"])] = counts.get((who(i), i["check_name"]), 0) + 1
+        md.append(
+            "其他提示:"
+            + "、".join(f"{n}{CHECK_ZH.get(c, c)}" + (f" {k} 项" if k > 1 else "") for (n, c), k in counts.items())
+            + "。"
+        )
+        md.append("")
+
+    # --- charts ---------------------------------------------------------------------------------------
+    pass_mark, excellent_mark = 0.6, 0.9
+    full_marks = marks.get("full_marks") or 100
+    svgs = {
+        "histogram": charts.histogram(
+            "成绩分布",
+            [(b["score_from"], b["score_to"], b["examinees"]) for b in bins],
+            [(full_marks * pass_mark, "及格线"), (full_marks * excellent_mark, "优秀线")],
+        ),
+        "unit_avg": charts.hbar(
+            "各单位平均成绩(按名次)",
+            [(u["unit_name"], u["avg_score"]) for u in units],
+            max_value=full_marks,
+            lines=[(er["avg_score"], f"总平均 {num(er['avg_score'])}")] if er["avg_score"] is not None else [],
+        ),
+        "online": charts.hbar(
+            "各单位政务服务事项网上可办率",
+            [(r["unit_name"], r["online_rate"] or 0.0) for r in sorted(reform, key=lambda r: -(r["online_rate"] or 0))],
+            max_value=1.0,
+            fmt=lambda v: f"{v * 100:.1f}%",
+            lines=[(0.5, "50%"), (1.0, "100%")],
+        ),
+    }
+    if prev_units:
+        deltas = [(u["unit_name"], u["avg_score"] - prev_units[u["unit_code"]]["avg_score"])
+                  for u in units if u["unit_code"] in prev_units]
+        span = max((abs(d) for _, d in deltas), default=1) or 1
+        svgs["change"] = charts.hbar(
+            f"平均成绩较上一轮变化({previous} → {round_id})", deltas, min_value=-span, max_value=span,
+            fmt=lambda v: f"{v:+.1f}",
+        )
+    markdown = "\n".join(md)
+    return Bulletin(round_id, markdown, _html(title, markdown, svgs), svgs)
+
+
+def _chart_md(markdown: str, svgs: dict[str, str]) -> str:
+    out = []
+    for line in markdown.splitlines():
+        if line.startswith("[[chart:") and line.endswith("]]"):
+            key = line[8:-2]
+            if key in svgs:
+                out.append(f"![{key}](charts/{key}.svg)")
+            continue
+        out.append(line)
+    return "\n".join(out)
+
+
+def _html(title: str, markdown: str, svgs: dict[str, str]) -> str:
+    import mistune
+
+    render = mistune.create_markdown(escape=True, plugins=["table"])
+    parts = []
+    for block in markdown.split("\n\n"):
+        block = block.strip()
+        if block.startswith("[[chart:") and block.endswith("]]"):
+            key = block[8:-2]
+            if key in svgs:
+                parts.append(f'<figure class="chart">{svgs[key]}</figure>')
+            continue
+        parts.append(render(block))
+    style = (
+        "body{font-family:'Noto Sans CJK SC','WenQuanYi Zen Hei','Microsoft YaHei',sans-serif;max-width:860px;"
+        "margin:2em auto;padding:0 1em;line-height:1.7;color:#222}h1{font-size:1.6em;text-align:center}"
+        "table{border-collapse:collapse;width:100%;font-size:.9em}th,td{border:1px solid #ccc;padding:2px 6px}"
+        "th{background:#f0f3f7}td{text-align:right}td:nth-child(2){text-align:left}"
+        "blockquote{color:#555;border-left:3px solid #ccc;margin-left:0;padding-left:1em}"
+        "figure.chart{margin:1em 0;text-align:center}code{font-size:.9em}"
+    )
+    from html import escape
+
+    return (
+        "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
+        f"<title>{escape(title)}</title><style>{style}</style></head><body>\n"
+        + "\n".join(parts)
+        + "\n</body></html>\n"
+    )
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_unit_feedback(work_db: Path, round_id: str, out_dir: Path) -> int:
+    """reports/<round>/units/<unit>.csv: each unit's own examinees only (from the work database)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(work_db), read_only=True)
+    try:
+        units = [r[0] for r in con.execute(
+            "select distinct file_unit_code from intermediate.int_exam__rows where round_id = ? order by 1",
+            [round_id],
+        ).fetchall()]
+        neutral = "case when regexp_matches({c}, '^[=+\\-@\\t\\r]') then '''' || {c} else {c} end"
+        for unit in units:
+            path = out_dir / f"{unit}.csv"
+            tmp = out_dir / f".{unit}.csv.tmp"
+            con.execute(
+                f"""copy (
+                    select {neutral.format(c='r.examinee_id')} as examinee_id,
+                           r.rank_level,
+                           case r.status when 'attended' then '参考' else '缺考' end as status,
+                           r.score,
+                           case when r.status = 'attended' then r.score >= rd.pass_mark end as passed,
+                           case when r.status = 'attended' then r.score >= rd.excellent_mark end as excellent,
+                           {neutral.format(c='r.absence_reason')} as absence_reason,
+                           r.discipline_note is not null as discipline_incident
+                    from intermediate.int_exam__rows r
+                    join staging.stg_landing__rounds rd on rd.round_id = r.round_id
+                    where r.round_id = ? and r.file_unit_code = ? and r.is_counted
+                    order by r.row_number
+                ) to {sql_str(str(tmp))} (header, delimiter ',')""",
+                [round_id, unit],
+            )
+            os.replace(tmp, path)
+    finally:
+        con.close()
+    return len(units)
+
+
+def write_report(warehouse: Path, round_id: str, reports_dir: Path, work_db: Path | None = None) -> Path:
+    """Write reports/<round_id>/bulletin.md, bulletin.html, charts/*.svg and units/*.csv."""
+    bulletin = build_bulletin(warehouse, round_id, work_db)
+    out = reports_dir / round_id
+    (out / "charts").mkdir(parents=True, exist_ok=True)
+    for key, svg in bulletin.charts.items():
+        _write_atomic(out / "charts" / f"{key}.svg", svg)
+    _write_atomic(out / "bulletin.md", _chart_md(bulletin.markdown, bulletin.charts) + "\n")
+    _write_atomic(out / "bulletin.html", bulletin.html)
+    if work_db and work_db.is_file():
+        write_unit_feedback(work_db, round_id, out / "units")
+    return out / "bulletin.html"
+
+
+def round_digests(warehouse: Path) -> dict[str, str]:
+    """A digest of each round's published figures and issues, to know which bulletins changed."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        rows = con.execute(
+            """select round_id, md5(string_agg(line, '|' order by line)) from (
+                 select round_id, t::varchar as line from marts.exam_unit_round t
+                 union all select round_id, t::varchar from marts.reform_unit_round t
+                 union all select round_id, t::varchar from marts.exam_round t
+                 union all select round_id, t::varchar from marts.reform_round t
+                 union all select round_id, (check_name, unit_code, file_path, severity)::varchar from dq.issues
+               ) group by round_id"""
+        ).fetchall()
+    finally:
+        con.close()
+    return dict(rows)
+
+
+def refresh_reports(warehouse: Path, reports_dir: Path, work_db: Path, *, force: bool = False) -> list[str]:
+    """Regenerate the bulletins of rounds whose figures changed (or whose bulletin is missing)."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    state = reports_dir / ".digests"
+    old = dict(line.split("\t", 1) for line in state.read_text().splitlines() if "\t" in line) if state.is_file() else {}
+    new = round_digests(warehouse)
+    changed = [r for r, d in sorted(new.items())
+               if force or old.get(r) != d or not (reports_dir / r / "bulletin.html").is_file()]
+    for round_id in changed:
+        write_report(warehouse, round_id, reports_dir, work_db)
+    _write_atomic(state, "".join(f"{r}\t{d}\n" for r, d in sorted(new.items())))
+    return changed
