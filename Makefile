@@ -27,6 +27,7 @@ demo: $(STAMP)
 	$(BIN)/reformwatch run
 
 test: $(STAMP)
+	bin/install-test-deps
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 

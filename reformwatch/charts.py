@@ -77,8 +77,10 @@ def histogram(title: str, bins: list[tuple[float, float, int]], lines: list[tupl
             f'height="{h:.1f}" fill="{BAR}"><title>{a:g}-{b:g}: {c}</title></rect>'
         )
         if c:
-            body.append(f'<text x="{(x(a) + x(b)) / 2:.1f}" y="{top + plot_h - h - 3:.1f}" '
-                        f'text-anchor="middle" font-size="10">{c}</text>')
+            body.append(
+                f'<text x="{(x(a) + x(b)) / 2:.1f}" y="{top + plot_h - h - 3:.1f}" '
+                f'text-anchor="middle" font-size="10">{c}</text>'
+            )
     for v in (lo, (lo + hi) / 2, hi):
         body.append(f'<text x="{x(v):.1f}" y="{top + plot_h + 16}" text-anchor="middle">{v:g}</text>')
     for v, label in lines:

@@ -65,8 +65,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     settings = _settings(args)
     reports = Path(args.out) if args.out else settings.reports_dir
     if not settings.warehouse.is_file():
-        print(f"reformwatch report: error: no warehouse at {settings.warehouse}; run `reformwatch run` first",
-              file=sys.stderr)
+        print(
+            f"reformwatch report: error: no warehouse at {settings.warehouse}; run `reformwatch run` first",
+            file=sys.stderr,
+        )
         return 1
     try:
         if args.round:

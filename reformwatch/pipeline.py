@@ -21,8 +21,8 @@ from .dbt_runner import run_dbt
 from .ingest import IngestResult, ensure_schema, ingest
 from .publish import publish, refresh_lock
 from .quality import run_checkpoint, store_results
-from .report import refresh_reports
 from .registry import load_registries
+from .report import refresh_reports
 
 log = logging.getLogger(__name__)
 

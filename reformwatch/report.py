@@ -139,9 +139,7 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
            where a.round_id = ? order by a.unit_code, a.absence_reason""",
         [round_id],
     )
-    marks = q.one(
-        """select max(score_to) as full_marks from marts.exam_score_bins where round_id = ?""", [round_id]
-    )
+    marks = q.one("""select max(score_to) as full_marks from marts.exam_score_bins where round_id = ?""", [round_id])
     unit_names = {
         r["unit_code"]: r["unit_name"]
         for r in q.rows(
@@ -171,7 +169,9 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
     md.append("### (一)总体情况")
     md.append("")
     absent_text = (
-        "缺考 " + str(er["absent"]) + " 人("
+        "缺考 "
+        + str(er["absent"])
+        + " 人("
         + ";".join(f"{a['unit_name']} {a['absent']} 人:{a['absence_reason']}" for a in absences)
         + ")"
         if er["absent"]
@@ -284,8 +284,11 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
     )
     md.append("")
     full = [r["unit_name"] for r in reform if r["online_rate"] == 1]
-    below = [r["unit_name"] for r in sorted(reform, key=lambda r: (r["online_rate"] is None, r["online_rate"]))
-             if r["online_rate"] is not None and r["online_rate"] < 0.5]
+    below = [
+        r["unit_name"]
+        for r in sorted(reform, key=lambda r: (r["online_rate"] is None, r["online_rate"]))
+        if r["online_rate"] is not None and r["online_rate"] < 0.5
+    ]
     md.append(
         f"网上可办:政务服务事项网上可办率达到 100% 的单位共 {rr['units_online_full']} 家({names(full)}),"
         f"平均为 {pct(rr['online_rate_avg'])};低于 50% 的单位共 {rr['units_online_below_half']} 家:{names(below)}。"
@@ -303,9 +306,7 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
     )
     md.append("")
     no_secret = [r["unit_name"] for r in reform if r["secret_inspection_groups"] == 0]
-    md.append(
-        f"明查暗访:未设置暗访督查组的单位共 {rr['units_without_secret_inspection']} 家:{names(no_secret)}。"
-    )
+    md.append(f"明查暗访:未设置暗访督查组的单位共 {rr['units_without_secret_inspection']} 家:{names(no_secret)}。")
     md.append("")
 
     # --- data quality ---------------------------------------------------------------------------------
@@ -313,8 +314,11 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
     md.append("")
     late = [i for i in issues if i["check_name"] == "late_submission"]
     missing = [i for i in issues if i["check_name"] in ("missing_submission", "missing_exam_results")]
-    rejected = [i for i in issues if i["severity"] == "error" and i["check_name"] not in
-                ("missing_submission", "missing_exam_results")]
+    rejected = [
+        i
+        for i in issues
+        if i["severity"] == "error" and i["check_name"] not in ("missing_submission", "missing_exam_results")
+    ]
     other = [i for i in issues if i["severity"] == "warning" and i["check_name"] != "late_submission"]
 
     def who(i: dict) -> str:
@@ -341,7 +345,9 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
         if source == "progress" and current and path and current["source_file"] != path:
             fixed = f";已由 `{current['source_file'].rsplit('/', 1)[-1]}` 更正"
         rows_text = f"({n} 行)" if n > 1 else ""
-        md.append(f"- {name}:{KIND_ZH.get(source, source)} `{path or '—'}` {CHECK_ZH.get(check, check)}{rows_text}{fixed}")
+        md.append(
+            f"- {name}:{KIND_ZH.get(source, source)} `{path or '—'}` {CHECK_ZH.get(check, check)}{rows_text}{fixed}"
+        )
     md.append("")
     if other:
         counts: dict[tuple, int] = {}
@@ -378,11 +384,17 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
         ),
     }
     if prev_units:
-        deltas = [(u["unit_name"], u["avg_score"] - prev_units[u["unit_code"]]["avg_score"])
-                  for u in units if u["unit_code"] in prev_units]
+        deltas = [
+            (u["unit_name"], u["avg_score"] - prev_units[u["unit_code"]]["avg_score"])
+            for u in units
+            if u["unit_code"] in prev_units
+        ]
         span = max((abs(d) for _, d in deltas), default=1) or 1
         svgs["change"] = charts.hbar(
-            f"平均成绩较上一轮变化({previous} → {round_id})", deltas, min_value=-span, max_value=span,
+            f"平均成绩较上一轮变化({previous} → {round_id})",
+            deltas,
+            min_value=-span,
+            max_value=span,
             fmt=lambda v: f"{v:+.1f}",
         )
     markdown = "\n".join(md)
@@ -425,10 +437,8 @@ def _html(title: str, markdown: str, svgs: dict[str, str]) -> str:
     from html import escape
 
     return (
-        "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
-        f"<title>{escape(title)}</title><style>{style}</style></head><body>\n"
-        + "\n".join(parts)
-        + "\n</body></html>\n"
+        '<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title><style>{style}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n"
     )
 
 
@@ -443,23 +453,26 @@ def write_unit_feedback(work_db: Path, round_id: str, out_dir: Path) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(work_db), read_only=True)
     try:
-        units = [r[0] for r in con.execute(
-            "select distinct file_unit_code from intermediate.int_exam__rows where round_id = ? order by 1",
-            [round_id],
-        ).fetchall()]
+        units = [
+            r[0]
+            for r in con.execute(
+                "select distinct file_unit_code from intermediate.int_exam__rows where round_id = ? order by 1",
+                [round_id],
+            ).fetchall()
+        ]
         neutral = "case when regexp_matches({c}, '^[=+\\-@\\t\\r]') then '''' || {c} else {c} end"
         for unit in units:
             path = out_dir / f"{unit}.csv"
             tmp = out_dir / f".{unit}.csv.tmp"
             con.execute(
                 f"""copy (
-                    select {neutral.format(c='r.examinee_id')} as examinee_id,
+                    select {neutral.format(c="r.examinee_id")} as examinee_id,
                            r.rank_level,
                            case r.status when 'attended' then '参考' else '缺考' end as status,
                            r.score,
                            case when r.status = 'attended' then r.score >= rd.pass_mark end as passed,
                            case when r.status = 'attended' then r.score >= rd.excellent_mark end as excellent,
-                           {neutral.format(c='r.absence_reason')} as absence_reason,
+                           {neutral.format(c="r.absence_reason")} as absence_reason,
                            r.discipline_note is not null as discipline_incident
                     from intermediate.int_exam__rows r
                     join staging.stg_landing__rounds rd on rd.round_id = r.round_id
@@ -510,10 +523,15 @@ def refresh_reports(warehouse: Path, reports_dir: Path, work_db: Path, *, force:
     """Regenerate the bulletins of rounds whose figures changed (or whose bulletin is missing)."""
     reports_dir.mkdir(parents=True, exist_ok=True)
     state = reports_dir / ".digests"
-    old = dict(line.split("\t", 1) for line in state.read_text().splitlines() if "\t" in line) if state.is_file() else {}
+    old = (
+        dict(line.split("\t", 1) for line in state.read_text().splitlines() if "\t" in line) if state.is_file() else {}
+    )
     new = round_digests(warehouse)
-    changed = [r for r, d in sorted(new.items())
-               if force or old.get(r) != d or not (reports_dir / r / "bulletin.html").is_file()]
+    changed = [
+        r
+        for r, d in sorted(new.items())
+        if force or old.get(r) != d or not (reports_dir / r / "bulletin.html").is_file()
+    ]
     for round_id in changed:
         write_report(warehouse, round_id, reports_dir, work_db)
     _write_atomic(state, "".join(f"{r}\t{d}\n" for r, d in sorted(new.items())))

@@ -1,0 +1,213 @@
+"""The generated bulletin for the bundled round states every printed figure; no individual appears in it;
+per-unit feedback files hold exactly each unit's own examinees."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import pytest
+from landing_builder import Landing, exam_rows, run_pipeline
+
+from reformwatch.config import SAMPLE_LANDING
+from reformwatch.report import neutralise_cell
+
+PUBLISHED = json.loads((Path(__file__).parents[1] / "fixtures" / "bulletin36_published.json").read_text())
+NAMES = {r["unit_code"]: r["unit_name"] for r in csv.DictReader(open(SAMPLE_LANDING / "units.csv", encoding="utf-8"))}
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    wh = tmp_path_factory.mktemp("report") / "warehouse.duckdb"
+    run_pipeline(SAMPLE_LANDING, wh).close()
+    out = wh.parent / "reports" / "2018-R1"
+    return out, (out / "bulletin.md").read_text(encoding="utf-8"), (out / "bulletin.html").read_text(encoding="utf-8")
+
+
+def numbers(pattern: str, text: str) -> list[float]:
+    m = re.search(pattern, text)
+    assert m, f"not found: {pattern}"
+    return [float(g) for g in m.groups()]
+
+
+def test_exam_overall_figures(report):
+    _, md, _ = report
+    er = PUBLISHED["exam_round"]
+    lv = PUBLISHED["exam_level_round"]
+    got = numbers(
+        r"(\d+) 家单位的 (\d+) 名干部参加考试\(厅级 (\d+) 人、处级 (\d+) 人、科级 (\d+) 人\),缺考 (\d+) 人", md
+    )
+    assert got == [
+        er["units"],
+        er["examinees"],
+        lv["厅级"]["examinees"],
+        lv["处级"]["examinees"],
+        lv["科级"]["examinees"],
+        er["absent"],
+    ]
+    assert re.search(r"缺考 1 人\(省交通厅 1 人:病假\)", md)
+    assert numbers(r"干部总数\(\d+ 人\)的 ([\d.]+)%", md) == [er["participation_rate_pct"]]
+    got = numbers(r"平均成绩 ([\d.]+) 分,及格率 ([\d.]+)%,优秀率\(90 分及以上\)([\d.]+)%,满分率 ([\d.]+)%", md)
+    assert got == [er["avg_score"], er["pass_rate_pct"], er["excellent_rate_pct"], er["full_score_rate_pct"]]
+
+
+def unit_triples(text: str) -> list[list]:
+    return [
+        [name, float(a), float(e)]
+        for name, a, e in re.findall(r"([^、:()]+)\(平均 ([\d.]+) 分,优秀率 ([\d.]+)%\)", text)
+    ]
+
+
+def test_top_and_bottom_three(report):
+    _, md, _ = report
+    top = re.search(r"成绩排在前三位的是:(.*)。", md).group(1)
+    bottom = re.search(r"成绩排在后三位的是:(.*)。", md).group(1)
+    assert unit_triples(top) == [[NAMES[c], a, e] for c, a, e in PUBLISHED["exam_unit_top3"]]
+    assert unit_triples(bottom) == [[NAMES[c], a, e] for c, a, e in PUBLISHED["exam_unit_bottom3"]]
+
+
+def listed(md: str, pattern: str) -> tuple[int, set[str]]:
+    m = re.search(pattern + r"共 (\d+) 家:(.*)。", md)
+    assert m, pattern
+    return int(m.group(1)), {re.sub(r"\(.*?\)", "", n) for n in m.group(2).split("、")}
+
+
+def test_unit_lists_and_spread(report):
+    _, md, _ = report
+    n, units = listed(md, "满分人数超过 10 人的单位")
+    assert (n, units) == (
+        len(PUBLISHED["units_over_10_full_scores"]),
+        {NAMES[c] for c in PUBLISHED["units_over_10_full_scores"]},
+    )
+    n, units = listed(md, "有干部考试不及格的单位")
+    assert n == PUBLISHED["exam_round"]["units_with_failures"] and units == {
+        NAMES[c] for c in PUBLISHED["units_with_failures"]
+    }
+    n, units = listed(md, "记录有违反考试纪律情况的单位")
+    assert n == PUBLISHED["exam_round"]["units_with_discipline_incidents"]
+    assert units == {"省工商局", "省煤管局", "省法院"}  # the bulletin's text names them
+    assert numbers(r"相差 ([\d.]+) 分", md) == [PUBLISHED["exam_round"]["unit_avg_spread"]]
+
+
+def test_levels(report):
+    _, md, _ = report
+    lv = PUBLISHED["exam_level_round"]
+    assert numbers(r"平均成绩分别为 ([\d.]+) 分、([\d.]+) 分、([\d.]+) 分", md) == [
+        lv["厅级"]["avg_score"],
+        lv["处级"]["avg_score"],
+        lv["科级"]["avg_score"],
+    ]
+    assert "处级干部的及格率低于科级干部" in md
+
+
+def test_reform_figures(report):
+    _, md, _ = report
+    rr = PUBLISHED["reform_round"]
+    assert numbers(r"最多的是省人社厅\((\d+) 项\),(\d+) 家单位平均 ([\d.]+) 项", md) == [
+        rr["one_visit_items_max"],
+        rr["units_reported"],
+        rr["one_visit_items_avg"],
+    ]
+    assert numbers(r"减少比例最高的是省人社厅\(([\d.]+)%\),平均减少 ([\d.]+)%", md) == [
+        rr["materials_reduction_rate_max_pct"],
+        rr["materials_reduction_rate_avg_pct"],
+    ]
+    m = re.search(r"达到 100% 的单位共 (\d+) 家\((.*?)\),平均为 ([\d.]+)%;低于 50% 的单位共 \d+ 家:(.*?)。", md)
+    assert int(m.group(1)) == rr["units_online_full"] and float(m.group(3)) == rr["online_rate_avg_pct"]
+    assert set(m.group(2).split("、")) == {NAMES[c] for c in PUBLISHED["online_full_units"]}
+    assert {NAMES[c] for c in PUBLISHED["online_below_half_include"]} <= set(m.group(4).split("、"))
+    assert numbers(r"共发现问题线索 (\d+) 个", md) == [rr["problem_clues_total"]]
+    assert numbers(r"反面典型案例 ([\d.]+) 个,(\d+) 家单位零通报", md) == [
+        rr["negative_cases_avg"],
+        rr["units_zero_negative_cases"],
+    ]
+    n, units = listed(md, "未设置暗访督查组的单位")
+    assert n == rr["units_without_secret_inspection"] and units == {"省旅游委", "省商务厅", "省人社厅"}
+
+
+def test_data_quality_section(report):
+    _, md, _ = report
+    section = md.split("## 三、数据报送质量", 1)[1]
+    late = re.search(r"逾期报送\(共 (\d+) 项\):(.*)。", section)
+    assert "省旅游委" in late.group(2) and "省煤管局" in late.group(2)
+    assert re.search(
+        r"省住建厅:工作进展报表 `2018-R1/progress/HOUSING.csv` 网上可办事项数大于政务服务事项总数;已由 "
+        r"`HOUSING__v2.csv` 更正",
+        section,
+    )
+
+
+def test_no_examinee_in_the_bulletin(report):
+    out, md, html = report
+    ids = {
+        r["examinee_id"]
+        for f in (SAMPLE_LANDING / "2018-R1" / "exam").glob("*.csv")
+        for r in csv.DictReader(open(f, encoding="gb18030" if f.name == "COAL.csv" else "utf-8-sig"))
+    }
+    assert len(ids) == 582
+    texts = [md, html] + [p.read_text() for p in (out / "charts").glob("*.svg")]
+    for text in texts:
+        tokens = set(re.findall(r"[A-Za-z0-9]+", text))
+        assert not ids & tokens
+
+
+def test_each_unit_file_holds_exactly_its_examinees(report):
+    out, _, _ = report
+    files = sorted((out / "units").glob("*.csv"))
+    assert len(files) == 18
+    for f in files:
+        unit = f.stem
+        landed = SAMPLE_LANDING / "2018-R1" / "exam" / f"{unit}.csv"
+        enc = "gb18030" if unit == "COAL" else "utf-8-sig"
+        want = sorted(r["examinee_id"] for r in csv.DictReader(open(landed, encoding=enc)))
+        got = sorted(r["examinee_id"] for r in csv.DictReader(open(f, encoding="utf-8")))
+        assert got == want, unit
+
+
+def test_round_over_round_chart_when_a_previous_round_exists(tmp_path):
+    land = Landing(tmp_path / "landing").good_round()
+    r2 = Landing(tmp_path / "landing", round_id="2024-R2", deadline="2024-09-30T18:00:00+08:00")
+    (land.root / "rounds.csv").write_text(  # both rounds (each Landing wrote only its own)
+        "round_id,title,deadline,exam_questions,exam_full_marks,exam_minutes,pass_mark,excellent_mark\n"
+        "2024-R1,第一轮,2024-06-30T18:00:00+08:00,45,100,30,60,90\n"
+        "2024-R2,第二轮,2024-09-30T18:00:00+08:00,45,100,30,60,90\n",
+        encoding="utf-8",
+    )
+    for u in r2.units:
+        r2.progress(u)
+        r2.exam(u, rows=exam_rows(u, scores=[99, 95, 90, 100, 88]))
+    run_pipeline(land.root, tmp_path / "w.duckdb", as_of="2024-10-15").close()
+    md = (tmp_path / "reports" / "2024-R2" / "bulletin.md").read_text()
+    html = (tmp_path / "reports" / "2024-R2" / "bulletin.html").read_text()
+    assert "与上一轮(`2024-R1`)相比" in md and "charts/change.svg" in md
+    assert "+12.4" in html  # (95+85+70+100+60)/5 = 82 -> 94.4
+    assert "charts/change.svg" not in (tmp_path / "reports" / "2024-R1" / "bulletin.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("cell", "safe"),
+    [
+        ("=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"),
+        ("+1", "'+1"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("normal", "normal"),
+        (85.0, 85.0),
+    ],
+)
+def test_csv_injection_is_neutralised(cell, safe):
+    assert neutralise_cell(cell) == safe
+
+
+def test_unit_file_neutralises_formula_cells(tmp_path):
+    land = Landing(tmp_path / "landing").good_round(skip=("AAA",))
+    land.progress("AAA")
+    rows = exam_rows("AAA")
+    rows[0]["examinee_id"] = '=HYPERLINK("http://x")'
+    rows[1].update(status="缺考", score="", absence_reason="@SUM(1+1)")
+    land.exam("AAA", rows=rows)
+    run_pipeline(land.root, tmp_path / "w.duckdb").close()
+    got = list(csv.DictReader(open(tmp_path / "reports" / "2024-R1" / "units" / "AAA.csv", encoding="utf-8")))
+    assert got[0]["examinee_id"].startswith("'=") and got[1]["absence_reason"] == "'@SUM(1+1)"
