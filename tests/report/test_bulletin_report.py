@@ -14,8 +14,13 @@ from landing_builder import Landing, exam_rows, run_pipeline
 from reformwatch.config import SAMPLE_LANDING
 from reformwatch.report import neutralise_cell
 
+
+def read_csv(path: Path, encoding: str = "utf-8") -> list[dict]:
+    return list(csv.DictReader(Path(path).read_text(encoding=encoding).splitlines()))
+
+
 PUBLISHED = json.loads((Path(__file__).parents[1] / "fixtures" / "bulletin36_published.json").read_text())
-NAMES = {r["unit_code"]: r["unit_name"] for r in csv.DictReader(open(SAMPLE_LANDING / "units.csv", encoding="utf-8"))}
+NAMES = {r["unit_code"]: r["unit_name"] for r in read_csv(SAMPLE_LANDING / "units.csv")}
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +149,9 @@ def test_no_examinee_in_the_bulletin(report):
     ids = {
         r["examinee_id"]
         for f in (SAMPLE_LANDING / "2018-R1" / "exam").glob("*.csv")
-        for r in csv.DictReader(open(f, encoding="gb18030" if f.name == "COAL.csv" else "utf-8-sig"))
+        for r in csv.DictReader(
+            Path(f).read_text(encoding="gb18030" if f.name == "COAL.csv" else "utf-8-sig").splitlines()
+        )
     }
     assert len(ids) == 582
     texts = [md, html] + [p.read_text() for p in (out / "charts").glob("*.svg")]
@@ -161,8 +168,8 @@ def test_each_unit_file_holds_exactly_its_examinees(report):
         unit = f.stem
         landed = SAMPLE_LANDING / "2018-R1" / "exam" / f"{unit}.csv"
         enc = "gb18030" if unit == "COAL" else "utf-8-sig"
-        want = sorted(r["examinee_id"] for r in csv.DictReader(open(landed, encoding=enc)))
-        got = sorted(r["examinee_id"] for r in csv.DictReader(open(f, encoding="utf-8")))
+        want = sorted(r["examinee_id"] for r in read_csv(landed, enc))
+        got = sorted(r["examinee_id"] for r in read_csv(f))
         assert got == want, unit
 
 
@@ -209,5 +216,9 @@ def test_unit_file_neutralises_formula_cells(tmp_path):
     rows[1].update(status="缺考", score="", absence_reason="@SUM(1+1)")
     land.exam("AAA", rows=rows)
     run_pipeline(land.root, tmp_path / "w.duckdb").close()
-    got = list(csv.DictReader(open(tmp_path / "reports" / "2024-R1" / "units" / "AAA.csv", encoding="utf-8")))
+    got = list(
+        csv.DictReader(
+            Path(tmp_path / "reports" / "2024-R1" / "units" / "AAA.csv").read_text(encoding="utf-8").splitlines()
+        )
+    )
     assert got[0]["examinee_id"].startswith("'=") and got[1]["absence_reason"] == "'@SUM(1+1)"
