@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -85,6 +86,65 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sql(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from .analyst import run_sql, shell
+
+    settings = _settings(args)
+    try:
+        if args.query:
+            run_sql(settings.warehouse, args.query, as_csv=args.csv)
+        elif not sys.stdin.isatty():
+            run_sql(settings.warehouse, sys.stdin.read(), as_csv=args.csv)
+        else:
+            return shell(settings.warehouse, as_csv=args.csv)
+    except (FileNotFoundError, duckdb.Error) as e:
+        print(f"reformwatch sql: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .analyst import status
+
+    settings = _settings(args)
+    return status(settings.warehouse, settings.work_dir, limit=args.runs)
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    import functools
+    import http.server
+
+    from .dbt_runner import DbtError, run_dbt
+    from .publish import LockTimeout, refresh_lock
+
+    settings = _settings(args)
+    if not settings.work_db.is_file():
+        print(
+            f"reformwatch docs: error: no work database at {settings.work_db}; run `reformwatch run` first",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        with refresh_lock(settings.lock_file, settings.lock_timeout_s, _say):
+            _say("dbt docs generate ...")
+            run_dbt(["docs", "generate"], settings.work_db, settings.work_dir)
+    except (DbtError, LockTimeout) as e:
+        print(f"reformwatch docs: error: {e}", file=sys.stderr)
+        return 1
+    site = settings.work_dir / "dbt_target"
+    print(f"data dictionary: {site / 'index.html'}")
+    if args.no_serve:
+        return 0
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler) as httpd:
+        print(f"serving on http://127.0.0.1:{httpd.server_address[1]}/  (Ctrl-C stops)", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            httpd.serve_forever()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="reformwatch",
@@ -127,6 +187,38 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--warehouse", metavar="FILE", help="published warehouse (default: as for run)")
     rep.add_argument("--out", metavar="DIR", help="reports folder (default: $REFORMWATCH_REPORTS or reports/)")
     rep.set_defaults(func=cmd_report)
+
+    q = sub.add_parser(
+        "sql",
+        help="query the published warehouse read-only (one query, or an interactive shell)",
+        description="Run QUERY against the published warehouse (read-only; works during a refresh) and print "
+        "a table, or CSV with --csv. Without QUERY: SQL from standard input, or an interactive shell.",
+    )
+    q.add_argument("query", nargs="?", metavar="QUERY", help='SQL to run, e.g. "select * from marts.exam_round"')
+    q.add_argument("--csv", action="store_true", help="print CSV (header + rows) instead of a table")
+    q.add_argument("--warehouse", metavar="FILE", help="published warehouse (default: as for run)")
+    q.set_defaults(func=cmd_sql)
+
+    st = sub.add_parser(
+        "status",
+        help="latest runs, rounds with deadlines and units reported/late/missing, last error",
+        description="Show the run history and the rounds. Exit code 1 when the last run failed (or none ran): "
+        "usable by monitoring.",
+    )
+    st.add_argument("--warehouse", metavar="FILE", help="published warehouse (default: as for run)")
+    st.add_argument("--runs", type=int, default=10, metavar="N", help="how many runs to show (default 10)")
+    st.set_defaults(func=cmd_status)
+
+    d = sub.add_parser(
+        "docs",
+        help="build the data dictionary (dbt docs) and serve it locally",
+        description="Generate dbt docs (models, columns, tests, lineage graph) for the work database and serve "
+        "them on http://127.0.0.1:PORT/.",
+    )
+    d.add_argument("--warehouse", metavar="FILE", help="published warehouse (default: as for run)")
+    d.add_argument("--port", type=int, default=8081, help="port to serve on (default 8081; 0 = any free port)")
+    d.add_argument("--no-serve", action="store_true", help="only generate; print where index.html is")
+    d.set_defaults(func=cmd_docs)
     return p
 
 

@@ -66,7 +66,8 @@ def run_dbt(args: list[str], work_db: Path, work_dir: Path, vars_: dict | None =
     if res.exception is not None:
         raise DbtError(f"dbt {args[0]} could not run: {res.exception}")
     failures, warnings, nodes = [], [], 0
-    for r in res.result or []:
+    results = getattr(res.result, "results", res.result)  # docs generate returns a CatalogArtifact
+    for r in results if isinstance(results, list | tuple) else []:
         nodes += 1
         status = str(getattr(r, "status", ""))
         name = getattr(getattr(r, "node", None), "unique_id", "?")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
-from datetime import datetime
 
 import duckdb
 
+from . import ops
 from .config import Settings
-from .pipeline import RunSummary, build_phase, ingest_phase, parse_as_of, summarise
+from .pipeline import build_phase, ingest_phase, new_summary, parse_as_of, record_run, recorded, summarise
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +19,12 @@ ASSET_NAME = "reformwatch_warehouse"
 
 def ingest_step(settings: Settings, as_of: str | None = None) -> dict:
     """Load new files; report whether the warehouse needs a rebuild."""
-    summary = RunSummary(run_id="airflow", as_of=parse_as_of(as_of), warehouse=settings.warehouse)
-    needs_build = ingest_phase(settings, summary.as_of, summary, say=log.info)
+    summary = new_summary(settings, parse_as_of(as_of), trigger="airflow:reformwatch_ingest")
+    with recorded(settings, summary):
+        needs_build = ingest_phase(settings, summary.as_of, summary, say=log.info)
+        if not needs_build:
+            record_run(settings, summary, "succeeded")
+            ops.republish_history(settings.warehouse, settings.work_dir)
     res = summary.ingest
     out = {
         "needs_build": needs_build,
@@ -38,9 +42,9 @@ def ingest_step(settings: Settings, as_of: str | None = None) -> dict:
 
 def build_step(settings: Settings, as_of: str | None = None) -> dict:
     """dbt build + checks + publish; then the round summary (late and missing units) for the log."""
-    as_of_ts: datetime = parse_as_of(as_of)
-    summary = RunSummary(run_id="airflow", as_of=as_of_ts, warehouse=settings.warehouse)
-    build_phase(settings, as_of_ts, summary, say=log.info)
+    summary = new_summary(settings, parse_as_of(as_of), trigger="airflow:reformwatch_build")
+    with recorded(settings, summary):
+        build_phase(settings, summary.as_of, summary, say=log.info)
     summarise(summary)
     for line in summary.headlines + round_attention(settings):
         log.info(line)

@@ -9,17 +9,18 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
+from . import ops
 from .config import Settings
 from .dbt_runner import run_dbt
 from .ingest import IngestResult, ensure_schema, ingest
-from .publish import publish, refresh_lock
+from .publish import LockTimeout, publish, refresh_lock
 from .quality import run_checkpoint, store_results
 from .registry import load_registries
 from .report import refresh_reports
@@ -42,6 +43,9 @@ class RunSummary:
     run_id: str
     as_of: datetime
     warehouse: Path
+    trigger: str = "cli"
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    landing: Path | None = None
     ingest: IngestResult | None = None
     rebuilt: bool = False
     rounds: int = 0
@@ -184,7 +188,14 @@ def build_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: S
                 f"Details: dq.expectation_results in {settings.work_db}, Data Docs {quality.docs_index}"
             )
         t2 = time.perf_counter()
-        publish(settings.work_db, settings.warehouse, hook=_crash_point)
+        summary.rebuilt = True
+        con = duckdb.connect(str(settings.work_db), read_only=True)
+        try:
+            summary.issues = dict(con.execute("select severity, count(*) from dq.issues group by 1").fetchall())
+        finally:
+            con.close()
+        record_run(settings, summary, "succeeded")
+        publish(settings.work_db, settings.warehouse, runs=ops.read_runs(settings.work_dir), hook=_crash_point)
         summary.phases["publish"] = time.perf_counter() - t2
         say(f"publish: {settings.warehouse} ({summary.phases['publish']:.1f} s)")
         t3 = time.perf_counter()
@@ -197,20 +208,75 @@ def build_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: S
             con.execute("update raw.pipeline_state set built_signature = ?", [pending])
         finally:
             con.close()
-        summary.rebuilt = True
+
+
+def record_run(settings: Settings, summary: RunSummary, status: str, error: str | None = None) -> None:
+    """Append this run to the history (ops.pipeline_runs); a later record of the same run_id wins."""
+    ing = summary.ingest
+    finished = datetime.now(UTC)
+    ops.append_run(
+        settings.work_dir,
+        {
+            "run_id": summary.run_id,
+            "trigger": summary.trigger,
+            "started_at": summary.started_at.isoformat(),
+            "finished_at": finished.isoformat(),
+            "status": status,
+            "rebuilt": summary.rebuilt,
+            "as_of": summary.as_of.isoformat(),
+            "landing": str(summary.landing or settings.landing),
+            "files_seen": ing.files_seen if ing else None,
+            "files_loaded": ing.files_read if ing else None,
+            "files_rejected": ing.files_rejected if ing else None,
+            "rows_loaded": ing.rows_loaded if ing else None,
+            "issues_error": summary.issues.get("error", 0) if summary.rebuilt else None,
+            "issues_warning": summary.issues.get("warning", 0) if summary.rebuilt else None,
+            **{f"{k}_s": round(v, 3) for k, v in summary.phases.items()},
+            "duration_s": round((finished - summary.started_at).total_seconds(), 3),
+            "error": error,
+        },
+    )
+
+
+def new_summary(settings: Settings, as_of: datetime, trigger: str = "cli") -> RunSummary:
+    return RunSummary(uuid.uuid4().hex[:12], as_of, settings.warehouse, trigger=trigger, landing=settings.landing)
 
 
 def run(settings: Settings, as_of: datetime, say: Say = log.info, trigger: str = "cli") -> RunSummary:
-    """Ingest, build, check and publish one warehouse. Raises PipelineError when it cannot run."""
-    summary = RunSummary(uuid.uuid4().hex[:12], as_of, settings.warehouse)
-    settings.work_dir.mkdir(parents=True, exist_ok=True)
-    with refresh_lock(settings.lock_file, settings.lock_timeout_s, say):
+    """Ingest, build, check and publish one warehouse; record the run, failed or not.
+
+    Raises PipelineError (and subclasses), RegistryError, DbtError or LockTimeout when it cannot run.
+    """
+    summary = new_summary(settings, as_of, trigger)
+    with recorded(settings, summary, say):
         if ingest_phase(settings, as_of, summary, say):
             build_phase(settings, as_of, summary, say)
         else:
             say("build: nothing new since the last refresh; dbt build and checks skipped")
+            record_run(settings, summary, "succeeded")
+            ops.republish_history(settings.warehouse, settings.work_dir)
     summarise(summary)
     return summary
+
+
+@contextlib.contextmanager
+def recorded(settings: Settings, summary: RunSummary, say: Say = log.info) -> Iterator[None]:
+    """Hold the refresh lock around a run's phases; a failure is recorded (and published) before it propagates."""
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with refresh_lock(settings.lock_file, settings.lock_timeout_s, say):
+            try:
+                yield
+            except Exception as e:
+                record_run(settings, summary, "failed", f"{type(e).__name__}: {e}")
+                try:
+                    ops.republish_history(settings.warehouse, settings.work_dir)
+                except Exception:  # the history stays in runs.jsonl; the original error matters more
+                    log.exception("could not publish the run history")
+                raise
+    except LockTimeout as e:
+        record_run(settings, summary, "failed", f"LockTimeout: {e}")
+        raise
 
 
 def _deadline_passed(con: duckdb.DuckDBPyConnection, round_id: str, as_of: datetime) -> bool:

@@ -17,7 +17,7 @@ from .csvload import sql_str
 
 log = logging.getLogger(__name__)
 
-PUBLISHED_SCHEMAS = ("marts", "dq", "ops")
+PUBLISHED_SCHEMAS = ("marts", "dq")
 
 
 class LockTimeout(Exception):
@@ -71,7 +71,9 @@ def refresh_lock(lock_file: Path, timeout_s: float, say: Callable[[str], None] =
         os.close(fd)  # closing the descriptor releases the flock
 
 
-def publish(work_db: Path, warehouse: Path, *, hook: Callable[[str], None] | None = None) -> None:
+def publish(
+    work_db: Path, warehouse: Path, *, runs: list[dict] | None = None, hook: Callable[[str], None] | None = None
+) -> None:
     """Copy the published schemas of work_db into a new file, then rename it over warehouse.
 
     Readers holding the old file keep reading it; new readers see the new version; a crash at any
@@ -93,6 +95,11 @@ def publish(work_db: Path, warehouse: Path, *, hook: Callable[[str], None] | Non
             con.execute(f"create schema if not exists pub.{schema}")
         for schema, table, _ in tables:
             con.execute(f"create table pub.{schema}.{table} as select * from {schema}.{table}")
+        copy_comments(con, "pub")
+        if runs is not None:
+            from .ops import write_runs_table
+
+            write_runs_table(con, "pub.ops", runs)
         if hook:
             hook("publish")
         con.execute("detach pub")
@@ -106,3 +113,17 @@ def publish(work_db: Path, warehouse: Path, *, hook: Callable[[str], None] | Non
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def copy_comments(con: duckdb.DuckDBPyConnection, target: str) -> None:
+    """Carry table and column descriptions (COMMENT ON, from dbt's persist_docs) into the copy."""
+    for schema, table, comment in con.execute(
+        "select schema_name, table_name, comment from duckdb_tables() "
+        f"where database_name = current_database() and schema_name in {PUBLISHED_SCHEMAS} and comment is not null"
+    ).fetchall():
+        con.execute(f"comment on table {target}.{schema}.{table} is {sql_str(comment)}")
+    for schema, table, column, comment in con.execute(
+        "select schema_name, table_name, column_name, comment from duckdb_columns() "
+        f"where database_name = current_database() and schema_name in {PUBLISHED_SCHEMAS} and comment is not null"
+    ).fetchall():
+        con.execute(f'comment on column {target}.{schema}.{table}."{column}" is {sql_str(comment)}')

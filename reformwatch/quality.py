@@ -39,6 +39,22 @@ RESULT_COLUMNS = (
 )
 
 
+RESULT_DOCS = {
+    "round_id": "Round the batch belongs to.",
+    "suite": "Suite name (file expectations/<suite>.json).",
+    "layer": "raw (a failure warns) or marts (a failure fails the run).",
+    "expectation": "Great Expectations expectation type.",
+    "column_name": "Column(s) the expectation is about, if any.",
+    "success": "True when the expectation held and saw data.",
+    "observed_value": "What GX observed (or how many rows were unexpected; no rows to check = failed).",
+    "element_count": "Rows the expectation looked at.",
+    "unexpected_count": "Rows that broke the expectation.",
+    "unexpected_examples": "Up to five unexpected values.",
+    "fails_run": "Whether a failure of this expectation fails the run.",
+    "checked_at": "When the checkpoint ran.",
+}
+
+
 @dataclass
 class Suite:
     name: str
@@ -188,6 +204,12 @@ def store_results(con: duckdb.DuckDBPyConnection, result: QualityResult) -> None
            element_count bigint, unexpected_count bigint, unexpected_examples varchar, fails_run boolean,
            checked_at timestamptz)"""
     )
+    con.execute(
+        "comment on table dq.expectation_results is 'Great Expectations results (数据校验结果): one row per "
+        "round, suite and expectation, after every build'"
+    )
+    for column, text in RESULT_DOCS.items():
+        con.execute(f"comment on column dq.expectation_results.{column} is '{text}'")
     if not result.rows:
         return
     cols = {c: [r[c] for r in result.rows] for c in RESULT_COLUMNS}

@@ -46,7 +46,10 @@ select
     coalesce(u.problem_clues_total, 0)::bigint as problem_clues_total,
     u.negative_cases_avg::double as negative_cases_avg,
     coalesce(u.units_zero_negative_cases, 0)::bigint as units_zero_negative_cases,
-    coalesce(u.units_without_secret_inspection, 0)::bigint as units_without_secret_inspection
+    coalesce(u.units_without_secret_inspection, 0)::bigint as units_without_secret_inspection,
+    -- reformwatch additions
+    r.title::varchar as title,
+    r.deadline::timestamptz as deadline
 from {{ ref('stg_landing__rounds') }} as r
 left join scope as s on s.round_id = r.round_id
 left join units as u on u.round_id = r.round_id
