@@ -512,7 +512,7 @@ def round_digests(warehouse: Path) -> dict[str, str]:
                  union all select round_id, t::varchar from marts.exam_round t
                  union all select round_id, t::varchar from marts.reform_round t
                  union all select round_id, (check_name, unit_code, file_path, severity)::varchar from dq.issues
-               ) group by round_id"""
+               ) where round_id in (select round_id from marts.reform_round) group by round_id"""
         ).fetchall()
     finally:
         con.close()

@@ -3,7 +3,7 @@ select
     r.round_id::varchar as round_id,
     r.rank_level::varchar as rank_level,
     count(*)::bigint as examinees,
-    avg(r.score)::double as avg_score,
+    {{ stable_avg('r.score', 'r.file_id, r.row_number') }}::double as avg_score,
     (count_if(r.score >= rd.pass_mark)::double / count(*)) as pass_rate,
     (count_if(r.score >= rd.excellent_mark)::double / count(*)) as excellent_rate,
     (count_if(r.score = rd.exam_full_marks)::double / count(*)) as full_score_rate

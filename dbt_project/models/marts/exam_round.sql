@@ -6,7 +6,7 @@ pooled as (
         r.round_id,
         count_if(r.status = 'attended') as examinees,
         count_if(r.status = 'absent') as absent,
-        avg(r.score) filter (where r.status = 'attended') as avg_score,
+        {{ stable_avg("case when r.status = 'attended' then r.score end", 'r.file_id, r.row_number') }} as avg_score,
         count_if(r.status = 'attended' and r.score >= rd.pass_mark) as pass_count,
         count_if(r.status = 'attended' and r.score >= rd.excellent_mark) as excellent_count,
         count_if(r.status = 'attended' and r.score = rd.exam_full_marks) as full_score_count

@@ -14,7 +14,7 @@ units as (
         file_unit_code as unit_code,
         count_if(status = 'attended') as examinees,
         count_if(status = 'absent') as absent,
-        avg(score) filter (where status = 'attended') as avg_score,
+        {{ stable_avg("case when status = 'attended' then score end", 'file_id, row_number') }} as avg_score,
         count_if(status = 'attended' and score >= pass_mark) as pass_count,
         count_if(status = 'attended' and score < pass_mark) as fail_count,
         count_if(status = 'attended' and score >= excellent_mark) as excellent_count,
