@@ -47,6 +47,11 @@ class Settings:
         return self.warehouse.with_name(self.warehouse.name + ".lock")
 
     @property
+    def analyst_warehouse(self) -> Path:
+        """The analysts' copy: marts and data-quality tables without any individual's data."""
+        return self.warehouse.with_name(self.warehouse.stem + ".analyst.duckdb")
+
+    @property
     def data_docs_dir(self) -> Path:
         """Great Expectations Data Docs (HTML), next to the warehouse."""
         return self.warehouse.with_name(self.warehouse.stem + "_data_docs")

@@ -33,6 +33,7 @@ RUN_COLUMNS = {  # column -> (type, description)
     "rows_loaded": ("bigint", "Rows loaded into raw tables."),
     "issues_error": ("bigint", "dq.issues rows of severity error after the run."),
     "issues_warning": ("bigint", "dq.issues rows of severity warning after the run."),
+    "lock_wait_s": ("double", "Seconds spent waiting for another refresh of the same warehouse."),
     "ingest_s": ("double", "Seconds spent scanning and loading."),
     "dbt_s": ("double", "Seconds spent in dbt build."),
     "checks_s": ("double", "Seconds spent in Great Expectations."),

@@ -195,7 +195,13 @@ def build_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: S
         finally:
             con.close()
         record_run(settings, summary, "succeeded")
-        publish(settings.work_db, settings.warehouse, runs=ops.read_runs(settings.work_dir), hook=_crash_point)
+        publish(
+            settings.work_db,
+            settings.warehouse,
+            runs=ops.read_runs(settings.work_dir),
+            hook=_crash_point,
+            analyst_copy=settings.analyst_warehouse,
+        )
         summary.phases["publish"] = time.perf_counter() - t2
         say(f"publish: {settings.warehouse} ({summary.phases['publish']:.1f} s)")
         t3 = time.perf_counter()
@@ -264,7 +270,8 @@ def recorded(settings: Settings, summary: RunSummary, say: Say = log.info) -> It
     """Hold the refresh lock around a run's phases; a failure is recorded (and published) before it propagates."""
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with refresh_lock(settings.lock_file, settings.lock_timeout_s, say):
+        with refresh_lock(settings.lock_file, settings.lock_timeout_s, say) as waited:
+            summary.phases["lock_wait"] = waited
             try:
                 yield
             except Exception as e:

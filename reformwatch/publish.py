@@ -28,20 +28,24 @@ _held: dict[str, int] = {}  # lock files this process holds -> nesting depth
 
 
 @contextlib.contextmanager
-def refresh_lock(lock_file: Path, timeout_s: float, say: Callable[[str], None] = log.info) -> Iterator[None]:
-    """Hold an exclusive lock on lock_file (released by the OS if the process dies); re-entrant."""
+def refresh_lock(lock_file: Path, timeout_s: float, say: Callable[[str], None] = log.info) -> Iterator[float]:
+    """Hold an exclusive lock on lock_file (released by the OS if the process dies); re-entrant.
+
+    Yields the seconds spent waiting for another refresh.
+    """
     key = str(lock_file.resolve())
     if _held.get(key):
         _held[key] += 1
         try:
-            yield
+            yield 0.0
         finally:
             _held[key] -= 1
         return
     lock_file.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        deadline = time.monotonic() + timeout_s
+        started = time.monotonic()
+        deadline = started + timeout_s
         announced = False
         while True:
             try:
@@ -64,37 +68,66 @@ def refresh_lock(lock_file: Path, timeout_s: float, say: Callable[[str], None] =
         os.pwrite(fd, f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode(), 0)
         _held[key] = 1
         try:
-            yield
+            yield time.monotonic() - started
         finally:
             _held.pop(key, None)
     finally:
         os.close(fd)  # closing the descriptor releases the flock
 
 
+# In the analysts' copy, row-level exam issues lose the examinee id and the submitted value.
+REDACTED_ISSUES = """
+    select * replace (
+        case when source = 'exam' and row_number is not null
+             then coalesce(file_path, '') || ', row ' || row_number || ': '
+                  || (select description from dq.checks c where c.check_name = i.check_name)
+             else detail end as detail)
+    from dq.issues i"""
+
+
 def publish(
-    work_db: Path, warehouse: Path, *, runs: list[dict] | None = None, hook: Callable[[str], None] | None = None
+    work_db: Path,
+    warehouse: Path,
+    *,
+    runs: list[dict] | None = None,
+    hook: Callable[[str], None] | None = None,
+    analyst_copy: Path | None = None,
 ) -> None:
     """Copy the published schemas of work_db into a new file, then rename it over warehouse.
 
     Readers holding the old file keep reading it; new readers see the new version; a crash at any
-    point leaves either the old or the new file, never a partial one.
+    point leaves either the old or the new file, never a partial one. With analyst_copy, also
+    publish a copy without any individual's data (marts, redacted dq) the same way.
     """
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
-    tmp = warehouse.with_name(f".{warehouse.name}.publishing")
+    _publish_one(work_db, warehouse, runs=runs, hook=hook, redact=False)
+    if analyst_copy is not None:
+        _publish_one(work_db, analyst_copy, runs=None, hook=None, redact=True)
+
+
+def _publish_one(
+    work_db: Path, target: Path, *, runs: list[dict] | None, hook: Callable[[str], None] | None, redact: bool
+) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.publishing")
     for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
         stale.unlink(missing_ok=True)
-    con = duckdb.connect(str(work_db))
+    con = duckdb.connect(str(work_db))  # the refresh lock is held: no other process has it open
     try:
         con.execute(f"attach {sql_str(str(tmp))} as pub")
         tables = con.execute(
-            "select schema_name, table_name, comment from duckdb_tables() "
+            "select schema_name, table_name from duckdb_tables() "
             f"where database_name = current_database() and schema_name in {PUBLISHED_SCHEMAS} "
             "order by schema_name, table_name"
         ).fetchall()
         for schema in PUBLISHED_SCHEMAS:
             con.execute(f"create schema if not exists pub.{schema}")
-        for schema, table, _ in tables:
-            con.execute(f"create table pub.{schema}.{table} as select * from {schema}.{table}")
+        for schema, table in tables:
+            source = f"select * from {schema}.{table}"
+            if redact and (schema, table) == ("dq", "issues"):
+                source = REDACTED_ISSUES
+            elif redact and (schema, table) == ("dq", "expectation_results"):
+                source = "select * exclude (unexpected_examples) from dq.expectation_results"
+            con.execute(f"create table pub.{schema}.{table} as {source}")
         copy_comments(con, "pub")
         if runs is not None:
             from .ops import write_runs_table
@@ -107,8 +140,8 @@ def publish(
         con.close()
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
-    os.replace(tmp, warehouse)
-    dir_fd = os.open(warehouse.parent, os.O_RDONLY)
+    os.replace(tmp, target)
+    dir_fd = os.open(target.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
@@ -122,8 +155,16 @@ def copy_comments(con: duckdb.DuckDBPyConnection, target: str) -> None:
         f"where database_name = current_database() and schema_name in {PUBLISHED_SCHEMAS} and comment is not null"
     ).fetchall():
         con.execute(f"comment on table {target}.{schema}.{table} is {sql_str(comment)}")
+    target_columns = {
+        (s, t, c)
+        for s, t, c in con.execute(
+            f"select schema_name, table_name, column_name from duckdb_columns() where database_name = '{target}'"
+        ).fetchall()
+    }
     for schema, table, column, comment in con.execute(
         "select schema_name, table_name, column_name, comment from duckdb_columns() "
         f"where database_name = current_database() and schema_name in {PUBLISHED_SCHEMAS} and comment is not null"
     ).fetchall():
+        if (schema, table, column) not in target_columns:  # left out of a redacted copy
+            continue
         con.execute(f'comment on column {target}.{schema}.{table}."{column}" is {sql_str(comment)}')
