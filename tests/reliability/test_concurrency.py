@@ -51,14 +51,22 @@ def test_reader_during_two_simultaneous_refreshes(tmp_path):
     shutil.copytree(SAMPLE_LANDING, landing)
     run_pipeline(landing, wh, as_of="2018-09-01").close()  # a first published version
     stop = tmp_path / "stop"
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(wh), str(stop)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(wh), str(stop)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     # two refreshes at once, each with something to do (a different as-of changes which deadlines passed)
     env = {k: v for k, v in os.environ.items() if k != "REFORMWATCH_CRASH_AT"}
     (landing / "2018-R1" / "exam" / "ZZZ.csv").write_text("unit_code\nZZZ\n", encoding="utf-8")
-    runs = [subprocess.Popen([str(EXE), "run", "--landing", str(landing), "--warehouse", str(wh), "--as-of", a],
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for a in ("2018-10-15", "2018-09-02")]
+    runs = [
+        subprocess.Popen(
+            [str(EXE), "run", "--landing", str(landing), "--warehouse", str(wh), "--as-of", a],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for a in ("2018-10-15", "2018-09-02")
+    ]
     outs = [p.communicate(timeout=600) for p in runs]
     stop.touch()
     out, err = reader.communicate(timeout=60)

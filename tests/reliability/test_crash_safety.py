@@ -16,8 +16,15 @@ from landing_builder import rows, run_pipeline
 from reformwatch.config import SAMPLE_LANDING, Settings
 
 EXE = Path(sys.executable).parent / "reformwatch"
-TABLES = ["marts.reform_unit_round", "marts.reform_round", "marts.exam_unit_round", "marts.exam_level_round",
-          "marts.exam_round", "marts.unit_round_sources", "dq.issues"]
+TABLES = [
+    "marts.reform_unit_round",
+    "marts.reform_round",
+    "marts.exam_unit_round",
+    "marts.exam_level_round",
+    "marts.exam_round",
+    "marts.unit_round_sources",
+    "dq.issues",
+]
 
 
 def snapshot(warehouse: Path) -> dict:
@@ -38,15 +45,21 @@ def cli_run(landing: Path, wh: Path, crash_at: str | None = None) -> subprocess.
     env.pop("REFORMWATCH_CRASH_AT", None)
     if crash_at:
         env["REFORMWATCH_CRASH_AT"] = crash_at
-    return subprocess.run([str(EXE), "run", "--landing", str(landing), "--warehouse", str(wh),
-                           "--as-of", "2018-10-15"], env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [str(EXE), "run", "--landing", str(landing), "--warehouse", str(wh), "--as-of", "2018-10-15"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def resubmit(landing: Path) -> None:
     """Something new lands: a corrected AIC return (version 2)."""
     src = landing / "2018-R1" / "progress" / "AIC.csv"
     (landing / "2018-R1" / "progress" / "AIC__v2.csv").write_text(
-        src.read_text(encoding="utf-8").replace(",12,500,455,", ",14,500,400,"), encoding="utf-8")
+        src.read_text(encoding="utf-8").replace(",12,500,455,", ",14,500,400,"), encoding="utf-8"
+    )
 
 
 @pytest.fixture(scope="module")
