@@ -14,6 +14,8 @@ from reformwatch.config import SAMPLE_LANDING, Settings
 from reformwatch.pipeline import QualityGateError, parse_as_of, run
 from reformwatch.quality import load_suites, run_checkpoint
 
+MARTS_AND_DQ = ["marts.exam_round", "marts.exam_unit_round", "marts.reform_round", "dq.issues"]
+
 BREAKS = {
     "raw_exam_rows": "update raw.exam_rows set rank_level = '部级' where row_number = 1",
     "raw_progress_returns": "update raw.progress_rows set service_items_total = 'many'",
@@ -78,8 +80,9 @@ def test_a_check_that_sees_no_data_does_not_pass(sample, tmp_path):
 
 def test_failing_marts_suite_fails_the_run_and_publishes_nothing(tmp_path, monkeypatch):
     wh = tmp_path / "warehouse.duckdb"
-    run_pipeline(SAMPLE_LANDING, wh, as_of="2018-09-01").close()
-    before = wh.read_bytes()
+    con = run_pipeline(SAMPLE_LANDING, wh, as_of="2018-09-01")
+    before = {t: rows(con, f"select * from {t} order by all") for t in MARTS_AND_DQ}
+    con.close()
     strict = tmp_path / "expectations"
     strict.mkdir()
     for f in (SAMPLE_LANDING.parents[2] / "expectations").glob("*.json"):
@@ -92,6 +95,10 @@ def test_failing_marts_suite_fails_the_run_and_publishes_nothing(tmp_path, monke
     monkeypatch.setattr("reformwatch.quality.EXPECTATIONS_DIR", strict)
     with pytest.raises(QualityGateError, match="avg_score"):  # the deadline has passed since: a rebuild
         run(Settings(landing=SAMPLE_LANDING, warehouse=wh), parse_as_of("2018-10-15"), say=lambda _m: None)
-    assert wh.read_bytes() == before
+    con = duckdb.connect(str(wh), read_only=True)  # the previous figures stay published; the failure is recorded
+    assert {t: rows(con, f"select * from {t} order by all") for t in MARTS_AND_DQ} == before
+    assert rows(con, "select status from ops.pipeline_runs order by started_at") == [
+        {"status": "succeeded"}, {"status": "failed"}]
+    con.close()
     con = duckdb.connect(str(Settings(warehouse=wh).work_db), read_only=True)
     assert rows(con, "select count(*) as n from dq.issues where check_name = 'marts_expectation_failed'")[0]["n"] == 1
