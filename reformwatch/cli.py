@@ -145,6 +145,20 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_synth(args: argparse.Namespace) -> int:
+    from .synth import synth
+
+    try:
+        res = synth(Path(args.out), args.units, args.examinees_per_unit, args.rounds, args.fault_rate, args.seed,
+                    progress=_say)
+    except (FileExistsError, ValueError) as e:
+        print(f"reformwatch synth: error: {e}", file=sys.stderr)
+        return 1
+    print(f"landing zone {res.out}: {res.rounds} round(s), {res.units} units, {res.files} files, {res.rows} rows; "
+          f"{len(res.faults)} planted issue(s) listed in {res.out / 'faults.json'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="reformwatch",
@@ -219,6 +233,21 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--port", type=int, default=8081, help="port to serve on (default 8081; 0 = any free port)")
     d.add_argument("--no-serve", action="store_true", help="only generate; print where index.html is")
     d.set_defaults(func=cmd_docs)
+
+    sy = sub.add_parser(
+        "synth",
+        help="write a synthetic contract landing zone of any size (for tests and benchmarks)",
+        description="Write a landing zone with N units and R examinees per unit for K rounds, deterministic for "
+        "a seed: mostly UTF-8 CSV, some GB18030 and XLSX files, some resubmissions, and a share of units with "
+        "one planted fault each, listed in DIR/faults.json with the issues they must raise.",
+    )
+    sy.add_argument("--units", type=int, required=True, metavar="N")
+    sy.add_argument("--examinees-per-unit", type=int, required=True, metavar="R")
+    sy.add_argument("--rounds", type=int, default=1, metavar="K")
+    sy.add_argument("--out", required=True, metavar="DIR", help="an empty or new folder")
+    sy.add_argument("--fault-rate", type=float, default=0.05, metavar="F", help="share of units with a fault")
+    sy.add_argument("--seed", type=int, default=1, metavar="S")
+    sy.set_defaults(func=cmd_synth)
     return p
 
 

@@ -78,6 +78,11 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     sql_functions.install(con)
 
 
+def _bulk_enabled() -> bool:
+    """REFORMWATCH_INGEST_PER_FILE=1 parses every file on its own (the fallback path), for comparisons."""
+    return os.environ.get("REFORMWATCH_INGEST_PER_FILE") != "1"
+
+
 def _classify(nf: _NewFile, data: bytes) -> None:
     """Decode and check the columns of a new file; decide bulk or per-file parsing."""
     try:
@@ -98,7 +103,7 @@ def _classify(nf: _NewFile, data: bytes) -> None:
     body = body.strip("\n")
     if "\n\n" in body or "\n " in body or "\n\t" in body:
         body = _BLANK_LINES.sub("\n", body)
-    if tuple(nf.header) == ALL_COLUMNS[nf.f.kind] and '"' not in body:
+    if tuple(nf.header) == ALL_COLUMNS[nf.f.kind] and '"' not in body and _bulk_enabled():
         nf.parse_path, nf.body = "bulk", body
     else:
         nf.parse_path, nf.text = "per_file", decoded.text
