@@ -149,13 +149,16 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from .synth import synth
 
     try:
-        res = synth(Path(args.out), args.units, args.examinees_per_unit, args.rounds, args.fault_rate, args.seed,
-                    progress=_say)
+        res = synth(
+            Path(args.out), args.units, args.examinees_per_unit, args.rounds, args.fault_rate, args.seed, progress=_say
+        )
     except (FileExistsError, ValueError) as e:
         print(f"reformwatch synth: error: {e}", file=sys.stderr)
         return 1
-    print(f"landing zone {res.out}: {res.rounds} round(s), {res.units} units, {res.files} files, {res.rows} rows; "
-          f"{len(res.faults)} planted issue(s) listed in {res.out / 'faults.json'}")
+    print(
+        f"landing zone {res.out}: {res.rounds} round(s), {res.units} units, {res.files} files, {res.rows} rows; "
+        f"{len(res.faults)} planted issue(s) listed in {res.out / 'faults.json'}"
+    )
     return 0
 
 

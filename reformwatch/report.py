@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -449,42 +450,45 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def write_unit_feedback(work_db: Path, round_id: str, out_dir: Path) -> int:
-    """reports/<round>/units/<unit>.csv: each unit's own examinees only (from the work database)."""
+    """reports/<round>/units/<unit>.csv: each unit's own examinees only (from the work database).
+
+    One DuckDB COPY partitioned by unit writes every file in a single pass; each file is then moved into
+    place (an atomic replace).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
+    neutral = "case when regexp_matches({c}, '^[=+\\-@\\t\\r]') then '''' || {c} else {c} end"
+    staging = out_dir.parent / f".units-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
     con = duckdb.connect(str(work_db), read_only=True)
     try:
-        units = [
-            r[0]
-            for r in con.execute(
-                "select distinct file_unit_code from intermediate.int_exam__rows where round_id = ? order by 1",
-                [round_id],
-            ).fetchall()
-        ]
-        neutral = "case when regexp_matches({c}, '^[=+\\-@\\t\\r]') then '''' || {c} else {c} end"
-        for unit in units:
-            path = out_dir / f"{unit}.csv"
-            tmp = out_dir / f".{unit}.csv.tmp"
-            con.execute(
-                f"""copy (
-                    select {neutral.format(c="r.examinee_id")} as examinee_id,
-                           r.rank_level,
-                           case r.status when 'attended' then '参考' else '缺考' end as status,
-                           r.score,
-                           case when r.status = 'attended' then r.score >= rd.pass_mark end as passed,
-                           case when r.status = 'attended' then r.score >= rd.excellent_mark end as excellent,
-                           {neutral.format(c="r.absence_reason")} as absence_reason,
-                           r.discipline_note is not null as discipline_incident
-                    from intermediate.int_exam__rows r
-                    join staging.stg_landing__rounds rd on rd.round_id = r.round_id
-                    where r.round_id = ? and r.file_unit_code = ? and r.is_counted
-                    order by r.row_number
-                ) to {sql_str(str(tmp))} (header, delimiter ',')""",
-                [round_id, unit],
-            )
-            os.replace(tmp, path)
+        con.execute(
+            f"""copy (
+                select r.file_unit_code as unit,
+                       {neutral.format(c="r.examinee_id")} as examinee_id,
+                       r.rank_level,
+                       case r.status when 'attended' then '参考' else '缺考' end as status,
+                       r.score,
+                       case when r.status = 'attended' then r.score >= rd.pass_mark end as passed,
+                       case when r.status = 'attended' then r.score >= rd.excellent_mark end as excellent,
+                       {neutral.format(c="r.absence_reason")} as absence_reason,
+                       r.discipline_note is not null as discipline_incident
+                from intermediate.int_exam__rows r
+                join staging.stg_landing__rounds rd on rd.round_id = r.round_id
+                where r.round_id = ? and r.is_counted
+                order by r.file_unit_code, r.row_number
+            ) to {sql_str(str(staging))} (format csv, header, partition_by (unit), write_partition_columns false)""",
+            [round_id],
+        )
     finally:
         con.close()
-    return len(units)
+    count = 0
+    for part in sorted(staging.glob("unit=*")):
+        files = sorted(part.glob("*.csv"))
+        if len(files) == 1:
+            os.replace(files[0], out_dir / f"{part.name.split('=', 1)[1]}.csv")
+            count += 1
+    shutil.rmtree(staging, ignore_errors=True)
+    return count
 
 
 def write_report(warehouse: Path, round_id: str, reports_dir: Path, work_db: Path | None = None) -> Path:

@@ -77,10 +77,24 @@ def _progress_row(rng: random.Random, unit: str, submitted: str) -> list[object]
     before = total * rng.randint(3, 6)
     days = total * rng.randint(5, 12)
     return [
-        unit, submitted, total, rng.randint(total // 4, total), rng.randint(0, total // 4),
-        before, before - rng.randint(0, before // 3), days, days - rng.randint(0, days // 2),
-        rng.randint(0, 2), rng.randint(0, 30), rng.randint(0, 3), rng.randint(0, 12), rng.randint(0, 30),
-        rng.randint(0, 2000), rng.choice(["是", "否"]), rng.choice(["是", "否"]), rng.choice(["是", "否"]),
+        unit,
+        submitted,
+        total,
+        rng.randint(total // 4, total),
+        rng.randint(0, total // 4),
+        before,
+        before - rng.randint(0, before // 3),
+        days,
+        days - rng.randint(0, days // 2),
+        rng.randint(0, 2),
+        rng.randint(0, 30),
+        rng.randint(0, 3),
+        rng.randint(0, 12),
+        rng.randint(0, 30),
+        rng.randint(0, 2000),
+        rng.choice(["是", "否"]),
+        rng.choice(["是", "否"]),
+        rng.choice(["是", "否"]),
         rng.randint(0, 3),
     ]
 
@@ -119,8 +133,16 @@ def synth(
     deadlines = [f"{2024 + k}-06-30T18:00:00+08:00" for k in range(rounds)]
     (out / "rounds.csv").write_text(
         _csv(
-            ("round_id", "title", "deadline", "exam_questions", "exam_full_marks", "exam_minutes", "pass_mark",
-             "excellent_mark"),
+            (
+                "round_id",
+                "title",
+                "deadline",
+                "exam_questions",
+                "exam_full_marks",
+                "exam_minutes",
+                "pass_mark",
+                "excellent_mark",
+            ),
             [[r, f"合成轮次 {r}", d, 45, 100, 30, 60, 90] for r, d in zip(round_ids, deadlines)],
         ),
         encoding="utf-8",
@@ -135,8 +157,10 @@ def synth(
         (rd / "progress").mkdir(parents=True)
         (rd / "exam").mkdir()
         (rd / "scope.csv").write_text(
-            _csv(("unit_code", "cadre_headcount", "min_examinees"),
-                 [[c, examinees_per_unit * rng.randint(3, 8), min_examinees] for c in codes]),
+            _csv(
+                ("unit_code", "cadre_headcount", "min_examinees"),
+                [[c, examinees_per_unit * rng.randint(3, 8), min_examinees] for c in codes],
+            ),
             encoding="utf-8",
         )
         for n, unit in enumerate(codes):
@@ -163,8 +187,12 @@ def synth(
                 res.files += _write(rd / "progress" / f"{unit}.{ext}", PROGRESS_COLUMNS, prows, enc)
                 res.rows += len(prows)
                 if fault is None and rng.random() < 0.02:  # a valid resubmission with other figures
-                    res.files += _write(rd / "progress" / f"{unit}__v2.csv", PROGRESS_COLUMNS,
-                                        [_progress_row(rng, unit, on_time)], "utf-8")
+                    res.files += _write(
+                        rd / "progress" / f"{unit}__v2.csv",
+                        PROGRESS_COLUMNS,
+                        [_progress_row(rng, unit, on_time)],
+                        "utf-8",
+                    )
                     res.rows += 1
             # exam sheet
             if fault != "no_exam":
@@ -192,8 +220,9 @@ def synth(
                 if fault == "absent_without_reason" and examinees_per_unit < 2:
                     continue
                 for source, check in FAULTS[fault]:
-                    res.faults.append({"round_id": round_id, "unit_code": unit, "source": source,
-                                       "check_name": check, "fault": fault})
+                    res.faults.append(
+                        {"round_id": round_id, "unit_code": unit, "source": source, "check_name": check, "fault": fault}
+                    )
             if progress and (n + 1) % 10000 == 0:
                 progress(f"{round_id}: {n + 1}/{units} units written")
     (out / "faults.json").write_text(json.dumps(res.faults, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

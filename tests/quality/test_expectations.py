@@ -98,7 +98,9 @@ def test_failing_marts_suite_fails_the_run_and_publishes_nothing(tmp_path, monke
     con = duckdb.connect(str(wh), read_only=True)  # the previous figures stay published; the failure is recorded
     assert {t: rows(con, f"select * from {t} order by all") for t in MARTS_AND_DQ} == before
     assert rows(con, "select status from ops.pipeline_runs order by started_at") == [
-        {"status": "succeeded"}, {"status": "failed"}]
+        {"status": "succeeded"},
+        {"status": "failed"},
+    ]
     con.close()
     con = duckdb.connect(str(Settings(warehouse=wh).work_db), read_only=True)
     assert rows(con, "select count(*) as n from dq.issues where check_name = 'marts_expectation_failed'")[0]["n"] == 1

@@ -26,9 +26,12 @@ def landing(tmp_path_factory):
 
 
 def snapshot(con) -> dict:
-    snap = {m: rows(con, f"select * exclude (source_file) from marts.{m} order by all")
-            if m in ("reform_unit_round", "exam_unit_round") else rows(con, f"select * from marts.{m} order by all")
-            for m in MARTS}
+    snap = {
+        m: rows(con, f"select * exclude (source_file) from marts.{m} order by all")
+        if m in ("reform_unit_round", "exam_unit_round")
+        else rows(con, f"select * from marts.{m} order by all")
+        for m in MARTS
+    }
     snap["issues"] = rows(con, "select * exclude (detected_at) from dq.issues order by all")
     return snap
 
@@ -43,14 +46,24 @@ def test_synth_is_deterministic(tmp_path):
 
 def test_runs_clean_except_the_planted_faults(landing, tmp_path):
     con = run_pipeline(landing, tmp_path / "w.duckdb", as_of=AS_OF)
-    planted = {(f["round_id"], f["unit_code"], f["source"], f["check_name"])
-               for f in json.loads((landing / "faults.json").read_text())}
-    got = {tuple(r.values()) for r in rows(
-        con, "select round_id, unit_code, source, check_name from dq.issues where source != 'expectations'")}
+    planted = {
+        (f["round_id"], f["unit_code"], f["source"], f["check_name"])
+        for f in json.loads((landing / "faults.json").read_text())
+    }
+    got = {
+        tuple(r.values())
+        for r in rows(
+            con, "select round_id, unit_code, source, check_name from dq.issues where source != 'expectations'"
+        )
+    }
     assert got == planted
     assert len({f[3] for f in planted}) >= 8  # many different checks exercised
-    encodings = {r[0] for r in duckdb.connect(str(tmp_path / "w.duckdb.work" / "work.duckdb"), read_only=True)
-                 .execute("select distinct encoding from raw.files").fetchall()}
+    encodings = {
+        r[0]
+        for r in duckdb.connect(str(tmp_path / "w.duckdb.work" / "work.duckdb"), read_only=True)
+        .execute("select distinct encoding from raw.files")
+        .fetchall()
+    }
     assert {"utf-8", "gb18030", "xlsx"} <= encodings
 
 
@@ -105,6 +118,7 @@ def test_one_resubmission_rereads_one_file_and_noop_rebuilds_nothing(landing, tm
     changed = [r for r in after["reform_unit_round"] if r["unit_code"] == unit and r["round_id"] == "S2025-R1"]
     assert changed[0]["version"] == 9
     for table in ("reform_round", "exam_round", "reform_unit_round"):  # the other round is untouched
-        assert [r for r in after[table] if r["round_id"] == "S2024-R1"] == \
-            [r for r in before[table] if r["round_id"] == "S2024-R1"]
+        assert [r for r in after[table] if r["round_id"] == "S2024-R1"] == [
+            r for r in before[table] if r["round_id"] == "S2024-R1"
+        ]
     assert os.path.exists(settings.work_db)
