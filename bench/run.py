@@ -207,7 +207,8 @@ def write_report(results: list[dict]) -> str:
         "(every file version with provenance, encodings and XLSX, every contract check, dbt data tests, Great",
         "Expectations, bulletins, atomic publish), so the ratio is the price of that work.",
         "",
-        "| scale | files | MB | floor s | cold s | cold / floor | no-op s | one resubmission s | resub / cold | peak RSS GB |",
+        "| scale | files | MB | floor s | cold s | cold / floor | no-op s | one resubmission s | resub / cold "
+        "| peak RSS GB |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
