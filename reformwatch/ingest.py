@@ -177,6 +177,24 @@ def _per_file_load(con: duckdb.DuckDBPyConnection, kind: str, nf: _NewFile, tmp_
     con.execute("drop table _one")
 
 
+CHUNK_FILES = 20_000  # files decoded and parsed per DuckDB pass (bounds the memory held in Python)
+
+
+def _load_chunk(con: duckdb.DuckDBPyConnection, chunk: list[_NewFile]) -> None:
+    """Parse a chunk of new files into raw rows (one bulk pass per kind + per-file fallbacks); free their text."""
+    if not chunk:
+        return
+    with tempfile.TemporaryDirectory(prefix="reformwatch-") as tmp_dir:
+        for kind in KINDS:
+            bulk = [nf for nf in chunk if nf.f.kind == kind and nf.parse_path == "bulk" and not nf.read_error]
+            retry = _bulk_load(con, kind, bulk, tmp_dir)
+            singles = [nf for nf in chunk if nf.f.kind == kind and nf.parse_path == "per_file" and not nf.read_error]
+            for nf in singles + retry:
+                _per_file_load(con, kind, nf, tmp_dir)
+    for nf in chunk:
+        nf.text, nf.body = None, ""
+
+
 def _known_files(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, tuple[int, int, int]], dict[tuple[str, str], int]]:
     """(path -> (size, mtime_ns, file_id) of its latest load, (path, sha256) -> file_id)."""
     rows = con.execute("select path, size, mtime_ns, file_id, sha256 from raw.files order by file_id").fetchall()
@@ -234,17 +252,13 @@ def ingest(
         new.append(nf)
         file_ids.append(nf.file_id)
         result.changed_rounds.add(f.round_id)
-        if progress and len(new) % 5000 == 0:
-            progress(f"read {len(new)} new files")
+        if len(new) % CHUNK_FILES == 0:  # bounded memory: parse what has been read so far
+            _load_chunk(con, new[-CHUNK_FILES:])
+            if progress:
+                progress(f"read and parsed {len(new)} new files")
+    _load_chunk(con, new[len(new) - len(new) % CHUNK_FILES :])
     result.files_read = len(new)
 
-    with tempfile.TemporaryDirectory(prefix="reformwatch-") as tmp_dir:
-        for kind in KINDS:
-            bulk = [nf for nf in new if nf.f.kind == kind and nf.parse_path == "bulk" and not nf.read_error]
-            retry = _bulk_load(con, kind, bulk, tmp_dir)
-            singles = [nf for nf in new if nf.f.kind == kind and nf.parse_path == "per_file" and not nf.read_error]
-            for nf in singles + retry:
-                _per_file_load(con, kind, nf, tmp_dir)
     for kind in KINDS:
         counts = dict(
             con.execute(
@@ -283,11 +297,14 @@ def ingest(
     for fid, size, mtime in touched:
         con.execute("update raw.files set size = ?, mtime_ns = ? where file_id = ?", [size, mtime, fid])
 
-    first_seen = {
-        (p, i): t for p, i, t in con.execute("select path, file_id, first_seen_at from raw.landing_files").fetchall()
+    previous = con.execute("select path, file_id, check_name, detail, first_seen_at from raw.landing_files").fetchall()
+    first_seen = {(p, i): t for p, i, _, _, t in previous}
+    unchanged = len(previous) == len(files) and {(p, i, c, d) for p, i, c, d, _ in previous} == {
+        (f.path, i, f.check_name, f.detail) for f, i in zip(files, file_ids)
     }
-    con.execute("delete from raw.landing_files")
-    if files:
+    if not unchanged:
+        con.execute("delete from raw.landing_files")
+    if files and not unchanged:
         _insert_columns(
             con,
             "raw.landing_files",

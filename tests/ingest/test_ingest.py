@@ -93,3 +93,20 @@ def test_bulk_and_per_file_paths_load_the_same_rows(tmp_path):
         ).fetchone()[0]
         is None
     )
+
+
+def test_chunked_loading_gives_the_same_rows(tmp_path, monkeypatch):
+    """Files are parsed in chunks to bound memory; chunk boundaries must not change what is loaded."""
+    import reformwatch.ingest as ingest_module
+
+    con, _ = do_ingest(SAMPLE_LANDING, tmp_path / "one.duckdb")
+    whole = con.execute(
+        "select f.path, r.* exclude (file_id) from raw.exam_rows r join raw.files f using (file_id) order by all"
+    ).fetchall()
+    con.close()
+    monkeypatch.setattr(ingest_module, "CHUNK_FILES", 7)
+    con, res = do_ingest(SAMPLE_LANDING, tmp_path / "chunks.duckdb")
+    chunked = con.execute(
+        "select f.path, r.* exclude (file_id) from raw.exam_rows r join raw.files f using (file_id) order by all"
+    ).fetchall()
+    assert res.files_read == 37 and chunked == whole and len(whole) == 582
