@@ -154,7 +154,14 @@ def bench(scale: str) -> dict:
     size = sum(p.stat().st_size for p in landing.glob("*/*/*")) / 1e6
     work = Path(tempfile.mkdtemp(prefix=f"rw-bench-{scale}-"))
     try:
-        floor = min(floor_glob(landing), floor_concat(landing))
+        try:
+            glob = floor_glob(landing)
+        except duckdb.Error as e:  # e.g. too many open files at L
+            print(f"  floor (a) multi-file read_csv failed: {str(e).splitlines()[0]}")
+            glob = float("inf")
+        concat = floor_concat(landing)
+        print(f"  floor (a) read_csv over the files {glob:.1f} s, (b) one concatenated stream {concat:.1f} s")
+        floor = min(glob, concat)
         print(f"  floor {floor:.1f} s")
         cold, rss, out = timed_run(landing, work / "w.duckdb")
         print(f"  cold {cold:.1f} s, peak RSS {rss:.2f} GB")
@@ -221,6 +228,8 @@ def write_report(results: list[dict]) -> str:
 
 
 def main() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the multi-file floor opens many files
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("scales", nargs="*", default=["S", "M"], choices=list(SCALES))
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
