@@ -75,9 +75,7 @@ issues as (
 
     union all
     select file_id, 'late_submission', null,
-        path || ': submitted ' || strftime(timezone('Asia/Shanghai', submitted_at), '%Y-%m-%d %H:%M')
-        || ', after the round deadline ' || strftime(timezone('Asia/Shanghai', deadline), '%Y-%m-%d %H:%M')
-        || ' (Asia/Shanghai); it is counted and reported as late'
+        {{ late_detail('path', 'submitted_at', 'deadline') }}
     from in_force where is_late
 )
 
