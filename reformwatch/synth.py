@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .contract import EXAM_COLUMNS, PROGRESS_COLUMNS
+from .contract import EXAM_COLUMNS, PROGRESS_COLUMNS, ROUNDS_COLUMNS, UNITS_COLUMNS
 
 LEVELS = ("厅级", "处级", "科级")
 
@@ -126,23 +126,12 @@ def synth(
     if any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty")
     codes = [f"U{i:06d}" for i in range(units)]
-    (out / "units.csv").write_text(
-        _csv(("unit_code", "unit_name"), [[c, f"合成单位{c[1:]}"] for c in codes]), encoding="utf-8"
-    )
+    (out / "units.csv").write_text(_csv(UNITS_COLUMNS, [[c, f"合成单位{c[1:]}"] for c in codes]), encoding="utf-8")
     round_ids = [f"S{2024 + k}-R1" for k in range(rounds)]
     deadlines = [f"{2024 + k}-06-30T18:00:00+08:00" for k in range(rounds)]
     (out / "rounds.csv").write_text(
         _csv(
-            (
-                "round_id",
-                "title",
-                "deadline",
-                "exam_questions",
-                "exam_full_marks",
-                "exam_minutes",
-                "pass_mark",
-                "excellent_mark",
-            ),
+            ROUNDS_COLUMNS,
             [[r, f"合成轮次 {r}", d, 45, 100, 30, 60, 90] for r, d in zip(round_ids, deadlines)],
         ),
         encoding="utf-8",
