@@ -172,3 +172,30 @@ def issues(con: duckdb.DuckDBPyConnection, check_name: str | None = None) -> lis
 
 def now() -> datetime:
     return datetime.now()
+
+
+CONTRACT_TABLES = (
+    "marts.reform_unit_round",
+    "marts.reform_round",
+    "marts.exam_unit_round",
+    "marts.exam_level_round",
+    "marts.exam_round",
+    "dq.issues",
+)
+RUN_TIMESTAMPS = ("detected_at", "loaded_at")  # when a file was first seen/loaded: differs between warehouses
+
+
+def warehouse_snapshot(
+    warehouse: Path, tables: tuple[str, ...] = CONTRACT_TABLES, drop: tuple[str, ...] = RUN_TIMESTAMPS
+) -> dict[str, list[dict]]:
+    """Every row of the tables (sorted), without the columns that only say when this warehouse saw a file."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        snap = {t: rows(con, f"select * from {t} order by all") for t in tables}
+    finally:
+        con.close()
+    for table_rows in snap.values():
+        for r in table_rows:
+            for col in drop:
+                r.pop(col, None)
+    return snap

@@ -4,18 +4,9 @@ from __future__ import annotations
 
 import shutil
 
-from landing_builder import Landing, rows, run_pipeline
+from landing_builder import Landing, run_pipeline, warehouse_snapshot
 
 from reformwatch.config import SAMPLE_LANDING
-
-TABLES = [
-    "marts.reform_unit_round",
-    "marts.reform_round",
-    "marts.exam_unit_round",
-    "marts.exam_level_round",
-    "marts.exam_round",
-    "dq.issues",
-]
 
 
 def test_dagbag_imports_and_writers_are_pooled(airflow_home):
@@ -28,19 +19,6 @@ def test_dagbag_imports_and_writers_are_pooled(airflow_home):
         assert tasks[key]["pool"] == "reformwatch_duckdb"
     assert any("reformwatch_warehouse" in o for o in tasks[("reformwatch_ingest", "announce")]["outlets"])
     assert "Asset" in tasks[("reformwatch_build", "build")]["schedule"]
-
-
-def snapshot(warehouse) -> dict:
-    import duckdb
-
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        snap = {t: rows(con, f"select * from {t} order by all") for t in TABLES}
-    finally:
-        con.close()
-    for r in snap["dq.issues"]:
-        r.pop("detected_at")
-    return snap
 
 
 def test_dag_test_ingest_then_build_equals_cli(airflow_home, tmp_path):
@@ -60,8 +38,8 @@ def test_dag_test_ingest_then_build_equals_cli(airflow_home, tmp_path):
 
     cli = run_pipeline(land.root, tmp_path / "cli" / "warehouse.duckdb", as_of=as_of)
     cli.close()
-    assert snapshot(wh) == snapshot(tmp_path / "cli" / "warehouse.duckdb")
-    assert len(snapshot(wh)["dq.issues"]) > 1
+    assert warehouse_snapshot(wh) == warehouse_snapshot(tmp_path / "cli" / "warehouse.duckdb")
+    assert len(warehouse_snapshot(wh)["dq.issues"]) > 1
 
     again = airflow_home.probe("test", "reformwatch_ingest", as_of, **env)
     assert again["tis"]["anything_new"] == "success" and again["tis"]["announce"] == "skipped"

@@ -11,33 +11,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from landing_builder import rows, run_pipeline
+from landing_builder import CONTRACT_TABLES, rows, run_pipeline, warehouse_snapshot
 
 from reformwatch.config import SAMPLE_LANDING, Settings
 
 EXE = Path(sys.executable).parent / "reformwatch"
-TABLES = [
-    "marts.reform_unit_round",
-    "marts.reform_round",
-    "marts.exam_unit_round",
-    "marts.exam_level_round",
-    "marts.exam_round",
-    "marts.unit_round_sources",
-    "dq.issues",
-]
-
-
-def snapshot(warehouse: Path) -> dict:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        snap = {t: rows(con, f"select * from {t} order by all") for t in TABLES}
-    finally:
-        con.close()
-    for r in snap["dq.issues"]:
-        r.pop("detected_at")
-    for r in snap["marts.unit_round_sources"]:
-        r.pop("loaded_at")
-    return snap
+TABLES = (*CONTRACT_TABLES, "marts.unit_round_sources")
 
 
 def cli_run(landing: Path, wh: Path, crash_at: str | None = None) -> subprocess.CompletedProcess:
@@ -69,7 +48,7 @@ def reference(tmp_path_factory) -> dict:
     shutil.copytree(SAMPLE_LANDING, root / "landing")
     resubmit(root / "landing")
     run_pipeline(root / "landing", root / "w.duckdb", as_of="2018-10-15").close()
-    return snapshot(root / "w.duckdb")
+    return warehouse_snapshot(root / "w.duckdb", TABLES)
 
 
 @pytest.mark.parametrize("phase", ["load", "dbt", "checks", "publish"])
@@ -89,7 +68,7 @@ def test_sigkill_at_each_phase(tmp_path, reference, phase):
 
     again = cli_run(landing, wh)
     assert again.returncode == 0, again.stderr
-    assert snapshot(wh) == reference
+    assert warehouse_snapshot(wh, TABLES) == reference
     con = duckdb.connect(str(Settings(warehouse=wh).work_db), read_only=True)
     after = rows(con, "select file_id, path, sha256 from raw.files order by file_id")
     con.close()
