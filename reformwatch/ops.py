@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -107,7 +106,3 @@ def republish_history(warehouse: Path, work_dir: Path) -> None:
     finally:
         con.close()
     os.replace(tmp, warehouse)
-
-
-def now() -> datetime:
-    return datetime.now(UTC)

@@ -55,7 +55,6 @@ class RunSummary:
     headlines: list[str] = field(default_factory=list)
     data_docs: Path | None = None
     reports: list[str] = field(default_factory=list)
-    expectations_failed: dict[str, int] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
 
 
@@ -171,8 +170,6 @@ def build_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: S
         finally:
             con.close()
         summary.data_docs = quality.docs_index
-        for r in quality.failed:
-            summary.expectations_failed[r["layer"]] = summary.expectations_failed.get(r["layer"], 0) + 1
         summary.phases["checks"] = time.perf_counter() - t_gx
         say(
             f"checks: {len(quality.rows)} expectations, {len(quality.failed)} failed "

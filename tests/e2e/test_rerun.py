@@ -5,22 +5,13 @@ from __future__ import annotations
 import hashlib
 import shutil
 
-from landing_builder import rows, run_pipeline, warehouse_snapshot
+from landing_builder import CONTRACT_TABLES, rows, run_pipeline, warehouse_snapshot
 
 from reformwatch.config import SAMPLE_LANDING
 
-TABLES = [
-    "marts.reform_unit_round",
-    "marts.reform_round",
-    "marts.exam_unit_round",
-    "marts.exam_level_round",
-    "marts.exam_round",
-    "dq.issues",
-]
-
 
 def snapshot(con) -> dict[str, list]:
-    return {t: rows(con, f"select * from {t} order by all") for t in TABLES}
+    return {t: rows(con, f"select * from {t} order by all") for t in CONTRACT_TABLES}
 
 
 def tree_digest(root) -> dict[str, str]:
