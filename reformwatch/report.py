@@ -6,7 +6,6 @@ in the bulletin. Per-unit feedback files hold only that unit's own examinees (fr
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from . import charts
+from .csvload import sql_str
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,23 @@ def num(x: float | None) -> str:
     return "—" if x is None else f"{x:.1f}"
 
 
+LIST_MAX = 50  # names listed in a sentence before "等 N 家" (national rounds have 100,000 units)
+TABLE_HEAD = 25  # a round with more units shows its first and last TABLE_HEAD in tables and charts
+
+
 def names(items: list[str]) -> str:
-    return "、".join(items) if items else "无"
+    if not items:
+        return "无"
+    if len(items) > LIST_MAX:
+        return "、".join(items[:LIST_MAX]) + f" 等 {len(items)} 项(完整名单见数据仓库)"
+    return "、".join(items)
+
+
+def head_and_tail(items: list, n: int = TABLE_HEAD) -> tuple[list, int]:
+    """The first and last n items and how many were left out between them."""
+    if len(items) <= 2 * n + 10:
+        return items, 0
+    return items[:n] + items[-n:], len(items) - 2 * n
 
 
 @dataclass
@@ -172,7 +187,8 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
         "缺考 "
         + str(er["absent"])
         + " 人("
-        + ";".join(f"{a['unit_name']} {a['absent']} 人:{a['absence_reason']}" for a in absences)
+        + ";".join(f"{a['unit_name']} {a['absent']} 人:{a['absence_reason']}" for a in absences[:LIST_MAX])
+        + (f";等 {len(absences)} 项" if len(absences) > LIST_MAX else "")
         + ")"
         if er["absent"]
         else "无人缺考"
@@ -227,7 +243,10 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
         md.append("")
     md.append("| 名次 | 单位 | 参考人数 | 缺考 | 平均分 | 及格率 | 优秀率 | 满分人数 | 不及格人数 |")
     md.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
-    for u in units:
+    shown, left_out = head_and_tail(units)
+    for i, u in enumerate(shown):
+        if left_out and i == TABLE_HEAD:
+            md.append(f"| … | 其余 {left_out} 家单位见 `marts.exam_unit_round` | | | | | | | |")
         md.append(
             f"| {u['rank_in_round']} | {u['unit_name']} | {u['examinees']} | {u['absent']} | {num(u['avg_score'])} "
             f"| {pct(u['pass_rate'])} | {pct(u['excellent_rate'])} | {u['full_score_count']} | {u['fail_count']} |"
@@ -339,7 +358,7 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
     for i in rejected:
         key = (who(i), i["unit_code"], i["source"], i["check_name"], i["file_path"])
         grouped[key] = grouped.get(key, 0) + 1
-    for (name, code, source, check, path), n in grouped.items():
+    for (name, code, source, check, path), n in list(grouped.items())[: 2 * LIST_MAX]:
         fixed = ""
         current = in_force.get(code)
         if source == "progress" and current and path and current["source_file"] != path:
@@ -348,6 +367,8 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
         md.append(
             f"- {name}:{KIND_ZH.get(source, source)} `{path or '—'}` {CHECK_ZH.get(check, check)}{rows_text}{fixed}"
         )
+    if len(grouped) > 2 * LIST_MAX:
+        md.append(f"- 其余 {len(grouped) - 2 * LIST_MAX} 项见 `dq.issues`")
     md.append("")
     if other:
         counts: dict[tuple, int] = {}
@@ -355,7 +376,7 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
             counts[(who(i), i["check_name"])] = counts.get((who(i), i["check_name"]), 0) + 1
         md.append(
             "其他提示:"
-            + "、".join(f"{n}{CHECK_ZH.get(c, c)}" + (f" {k} 项" if k > 1 else "") for (n, c), k in counts.items())
+            + names([f"{n}{CHECK_ZH.get(c, c)}" + (f" {k} 项" if k > 1 else "") for (n, c), k in counts.items()])
             + "。"
         )
         md.append("")
@@ -371,13 +392,16 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
         ),
         "unit_avg": charts.hbar(
             "各单位平均成绩(按名次)",
-            [(u["unit_name"], u["avg_score"]) for u in units],
+            [(u["unit_name"], u["avg_score"]) for u in head_and_tail(units)[0]],
             max_value=full_marks,
             lines=[(er["avg_score"], f"总平均 {num(er['avg_score'])}")] if er["avg_score"] is not None else [],
         ),
         "online": charts.hbar(
             "各单位政务服务事项网上可办率",
-            [(r["unit_name"], r["online_rate"] or 0.0) for r in sorted(reform, key=lambda r: -(r["online_rate"] or 0))],
+            [
+                (r["unit_name"], r["online_rate"] or 0.0)
+                for r in head_and_tail(sorted(reform, key=lambda r: -(r["online_rate"] or 0)))[0]
+            ],
             max_value=1.0,
             fmt=lambda v: f"{v * 100:.1f}%",
             lines=[(0.5, "50%"), (1.0, "100%")],
@@ -389,6 +413,8 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
             for u in units
             if u["unit_code"] in prev_units
         ]
+        if head_and_tail(deltas)[1]:  # a national round: only the biggest rises and falls
+            deltas = head_and_tail(sorted(deltas, key=lambda d: -d[1]))[0]
         span = max((abs(d) for _, d in deltas), default=1) or 1
         svgs["change"] = charts.hbar(
             f"平均成绩较上一轮变化({previous} → {round_id})",
@@ -442,74 +468,106 @@ def _html(title: str, markdown: str, svgs: dict[str, str]) -> str:
     )
 
 
+def _read_digests(path: Path) -> dict[str, str]:
+    """A `key<TAB>digest` state file (missing file: empty)."""
+    if not path.is_file():
+        return {}
+    return dict(line.split("\t", 1) for line in path.read_text().splitlines() if "\t" in line)
+
+
+def _write_digests(path: Path, digests: dict[str, str]) -> None:
+    _write_atomic(path, "".join(f"{k}\t{d}\n" for k, d in sorted(digests.items())))
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 
+FEEDBACK_HEADER = (
+    "examinee_id",
+    "rank_level",
+    "status",
+    "score",
+    "passed",
+    "excellent",
+    "absence_reason",
+    "discipline_incident",
+)
+
+
+def _neutral(col: str) -> str:
+    """SQL: a cell a spreadsheet would run as a formula gets a leading apostrophe."""
+    return f"case when regexp_matches({col}, '^[=+\\-@\\t\\r]') then '''' || {col} else {col} end"
+
+
+def _csv_cell(expr: str) -> str:
+    """SQL: a text cell as CSV (quoted when it holds a comma, quote or line break; NULL as empty)."""
+    return (
+        f"""coalesce(case when regexp_matches({expr}, '[,"\\r\\n]') """
+        f"""then '"' || replace({expr}, '"', '""') || '"' else {expr} end, '')"""
+    )
+
+
 def write_unit_feedback(work_db: Path, round_id: str, out_dir: Path) -> int:
     """reports/<round>/units/<unit>.csv: each unit's own examinees only (from the work database).
 
-    One ordered query streams every unit's rows (DuckDB does the formatting and neutralising); each
-    unit's file is written to a temporary name and moved into place (an atomic replace). A partitioned
-    COPY was measured to manage only about 20 units a second at 100,000 units.
+    DuckDB builds each unit's CSV text (quoting, neutralising formula cells) and a digest of it;
+    only units whose digest changed since the last write are fetched and written (temporary name,
+    then an atomic replace), and files of units that no longer have examinees are removed. Returns
+    the number of files written.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    neutral = "case when regexp_matches({c}, '^[=+\\-@\\t\\r]') then '''' || {c} else {c} end"
-    header = [
-        "examinee_id",
-        "rank_level",
-        "status",
-        "score",
-        "passed",
-        "excellent",
-        "absence_reason",
-        "discipline_incident",
+    state = out_dir / ".digests"
+    old = _read_digests(state)
+    cells = [
+        _csv_cell(_neutral("r.examinee_id")),
+        _csv_cell("r.rank_level"),
+        "case r.status when 'attended' then '参考' else '缺考' end",
+        "coalesce(r.score::varchar, '')",
+        "case when r.status = 'attended' then (r.score >= r.pass_mark)::varchar else '' end",
+        "case when r.status = 'attended' then (r.score >= r.excellent_mark)::varchar else '' end",
+        _csv_cell(_neutral("r.absence_reason")),
+        "(r.discipline_note is not null)::varchar",
     ]
     con = duckdb.connect(str(work_db), read_only=True)
-    count = 0
+    written = 0
     try:
-        cur = con.execute(
-            f"""select r.file_unit_code,
-                       {neutral.format(c="r.examinee_id")}, r.rank_level,
-                       case r.status when 'attended' then '参考' else '缺考' end,
-                       r.score::varchar,
-                       case when r.status = 'attended' then (r.score >= rd.pass_mark)::varchar end,
-                       case when r.status = 'attended' then (r.score >= rd.excellent_mark)::varchar end,
-                       {neutral.format(c="r.absence_reason")},
-                       (r.discipline_note is not null)::varchar
-                from intermediate.int_exam__rows r
-                join staging.stg_landing__rounds rd on rd.round_id = r.round_id
-                where r.round_id = ? and r.is_counted
-                order by r.file_unit_code, r.row_number""",
+        con.execute(
+            """create temp table feedback as
+               select r.file_unit_code as unit_code, r.row_number, r.examinee_id, r.rank_level, r.status, r.score,
+                      r.absence_reason, r.discipline_note, rd.pass_mark, rd.excellent_mark
+               from intermediate.int_exam__rows r
+               join staging.stg_landing__rounds rd on rd.round_id = r.round_id
+               where r.round_id = ? and r.is_counted""",
             [round_id],
         )
-        unit, f, writer = None, None, None
-        try:
-            while batch := cur.fetchmany(100_000):
-                for row in batch:
-                    if row[0] != unit:
-                        if f is not None:
-                            f.close()
-                            os.replace(out_dir / f".{unit}.csv.tmp", out_dir / f"{unit}.csv")
-                            count += 1
-                        unit = row[0]
-                        f = open(out_dir / f".{unit}.csv.tmp", "w", encoding="utf-8", newline="")  # noqa: SIM115
-                        writer = csv.writer(f, lineterminator="\n")
-                        writer.writerow(header)
-                    writer.writerow(row[1:])
-            if f is not None:
-                f.close()
-                os.replace(out_dir / f".{unit}.csv.tmp", out_dir / f"{unit}.csv")
-                count += 1
-        finally:
-            if f is not None and not f.closed:  # a failure mid-way: leave the previous file in place
-                f.close()
-                (out_dir / f".{unit}.csv.tmp").unlink(missing_ok=True)
+        digests = dict(  # of everything a unit's file shows: rows are formatted only for changed units
+            con.execute(
+                """select unit_code, (count(*) || '-' || bit_xor(hash(row_number, examinee_id, rank_level, status,
+                          score, absence_reason, discipline_note is null, pass_mark, excellent_mark)))::varchar
+                   from feedback group by unit_code"""
+            ).fetchall()
+        )
+        changed = sorted(u for u, d in digests.items() if old.get(u) != d or not (out_dir / f"{u}.csv").is_file())
+        con.execute("create temp table changed (unit_code varchar)")
+        con.execute("insert into changed select unnest(?)", [changed])
+        cur = con.execute(
+            f"""select unit_code, {sql_str(",".join(FEEDBACK_HEADER))} || chr(10)
+                       || string_agg(concat_ws(',', {", ".join(cells)}), chr(10) order by row_number) || chr(10)
+                from feedback r semi join changed using (unit_code) group by unit_code"""
+        )
+        while batch := cur.fetchmany(1_000):
+            for unit, text in batch:
+                _write_atomic(out_dir / f"{unit}.csv", text)
+                written += 1
     finally:
         con.close()
-    return count
+    for unit in old.keys() - digests.keys():  # no counted examinee any more: no file
+        (out_dir / f"{unit}.csv").unlink(missing_ok=True)
+    _write_digests(state, digests)
+    return written
 
 
 def write_report(warehouse: Path, round_id: str, reports_dir: Path, work_db: Path | None = None) -> Path:
@@ -548,9 +606,7 @@ def refresh_reports(warehouse: Path, reports_dir: Path, work_db: Path, *, force:
     """Regenerate the bulletins of rounds whose figures changed (or whose bulletin is missing)."""
     reports_dir.mkdir(parents=True, exist_ok=True)
     state = reports_dir / ".digests"
-    old = (
-        dict(line.split("\t", 1) for line in state.read_text().splitlines() if "\t" in line) if state.is_file() else {}
-    )
+    old = _read_digests(state)
     new = round_digests(warehouse)
     changed = [
         r
@@ -559,5 +615,5 @@ def refresh_reports(warehouse: Path, reports_dir: Path, work_db: Path, *, force:
     ]
     for round_id in changed:
         write_report(warehouse, round_id, reports_dir, work_db)
-    _write_atomic(state, "".join(f"{r}\t{d}\n" for r, d in sorted(new.items())))
+    _write_digests(state, new)
     return changed

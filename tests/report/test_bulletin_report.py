@@ -12,7 +12,7 @@ import pytest
 from landing_builder import Landing, exam_rows, run_pipeline
 
 from reformwatch.config import SAMPLE_LANDING
-from reformwatch.report import neutralise_cell
+from reformwatch.report import LIST_MAX, TABLE_HEAD, head_and_tail, names, neutralise_cell
 
 
 def read_csv(path: Path, encoding: str = "utf-8") -> list[dict]:
@@ -222,3 +222,25 @@ def test_unit_file_neutralises_formula_cells(tmp_path):
         )
     )
     assert got[0]["examinee_id"].startswith("'=") and got[1]["absence_reason"] == "'@SUM(1+1)"
+
+
+def test_only_the_resubmitting_units_feedback_file_is_rewritten(tmp_path):
+    land = Landing(tmp_path / "landing").good_round()
+    run_pipeline(land.root, tmp_path / "w.duckdb").close()
+    units_dir = tmp_path / "reports" / "2024-R1" / "units"
+    before = {p.name: (p.stat().st_mtime_ns, p.read_text()) for p in units_dir.glob("*.csv")}
+    land.exam("BBB", "BBB__v2.csv", rows=exam_rows("BBB", scores=[50, 60, 70, 80, 90]))
+    run_pipeline(land.root, tmp_path / "w.duckdb").close()
+    after = {p.name: (p.stat().st_mtime_ns, p.read_text()) for p in units_dir.glob("*.csv")}
+    assert after.keys() == before.keys() and len(after) > 1
+    assert [name for name in after if after[name] != before[name]] == ["BBB.csv"]
+    assert "50.0,false,false" in after["BBB.csv"][1]
+
+
+def test_national_round_lists_are_capped():
+    many = [f"单位{i}" for i in range(1000)]
+    assert names(many).startswith("、".join(many[:LIST_MAX]) + " 等 1000 项")
+    assert names(many[:18]) == "、".join(many[:18])
+    shown, left_out = head_and_tail(list(range(1000)))
+    assert shown == list(range(TABLE_HEAD)) + list(range(1000 - TABLE_HEAD, 1000)) and left_out == 1000 - 2 * TABLE_HEAD
+    assert head_and_tail(list(range(18))) == (list(range(18)), 0)
