@@ -31,6 +31,8 @@ class Settings:
         default_factory=lambda: int(os.environ.get("REFORMWATCH_MAX_FILE_MB", "200")) * 1024 * 1024
     )
     lock_timeout_s: float = field(default_factory=lambda: float(os.environ.get("REFORMWATCH_LOCK_TIMEOUT", "600")))
+    # DuckDB's memory for the refresh (ingest and dbt); beyond it DuckDB spills to work.duckdb.tmp/.
+    duckdb_memory_limit: str = field(default_factory=lambda: os.environ.get("REFORMWATCH_DUCKDB_MEMORY", "2GB"))
 
     @property
     def work_dir(self) -> Path:

@@ -90,6 +90,7 @@ def _registry_fingerprint(landing: Path, rounds: list[str]) -> str:
 def _connect_work(settings: Settings) -> duckdb.DuckDBPyConnection:
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(settings.work_db))
+    con.execute(f"set memory_limit = '{settings.duckdb_memory_limit}'")
     ensure_schema(con)
     con.execute("create table if not exists raw.pipeline_state (ingested_signature varchar, built_signature varchar)")
     if con.execute("select count(*) from raw.pipeline_state").fetchone()[0] == 0:
