@@ -16,8 +16,8 @@ from pathlib import Path
 
 import duckdb
 
-from . import ops
-from .config import Settings
+from . import ops, sql_functions
+from .config import DBT_PROJECT_DIR, Settings
 from .dbt_runner import run_dbt
 from .ingest import IngestResult, ensure_schema, ingest
 from .publish import LockTimeout, publish, refresh_lock
@@ -69,8 +69,6 @@ def parse_as_of(value: str | None) -> datetime:
         return datetime.now(UTC)
     con = duckdb.connect()
     try:
-        from . import sql_functions
-
         sql_functions.install(con)
         ts = con.execute("select raw.parse_ts(?)", [value]).fetchone()[0]
     finally:
@@ -87,6 +85,17 @@ def _registry_fingerprint(landing: Path, rounds: list[str]) -> str:
     return h.hexdigest()
 
 
+def _project_fingerprint() -> str:
+    """A digest of everything that shapes the dbt models' output: a change forces a full refresh."""
+    h = hashlib.sha256()
+    files = [DBT_PROJECT_DIR / "dbt_project.yml", Path(sql_functions.__file__)]
+    for folder in ("models", "macros", "seeds"):
+        files += sorted(p for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.is_file())
+    for p in files:
+        h.update(str(p.relative_to(p.parents[1])).encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
 def _connect_work(settings: Settings) -> duckdb.DuckDBPyConnection:
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(settings.work_db))
@@ -95,6 +104,8 @@ def _connect_work(settings: Settings) -> duckdb.DuckDBPyConnection:
     con.execute("create table if not exists raw.pipeline_state (ingested_signature varchar, built_signature varchar)")
     if con.execute("select count(*) from raw.pipeline_state").fetchone()[0] == 0:
         con.execute("insert into raw.pipeline_state values (null, null)")
+    con.execute("alter table raw.pipeline_state add column if not exists registry_fingerprint varchar")
+    con.execute("alter table raw.pipeline_state add column if not exists incremental_basis varchar")
     return con
 
 
@@ -121,10 +132,12 @@ def ingest_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: 
             )
             _crash_point("load")
             passed = sorted(r for r in registry.rounds if _deadline_passed(con, r, as_of))
-            signature = hashlib.sha256(
-                "|".join([result.landing_signature, _registry_fingerprint(landing, registry.rounds), *passed]).encode()
-            ).hexdigest()
-            con.execute("update raw.pipeline_state set ingested_signature = ?", [signature])
+            registries = _registry_fingerprint(landing, registry.rounds)
+            signature = hashlib.sha256("|".join([result.landing_signature, registries, *passed]).encode()).hexdigest()
+            con.execute(
+                "update raw.pipeline_state set ingested_signature = ?, registry_fingerprint = ?",
+                [signature, registries],
+            )
             built = con.execute("select built_signature from raw.pipeline_state").fetchone()[0]
             con.execute("commit")
         except BaseException:
@@ -147,19 +160,37 @@ def build_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: S
     with refresh_lock(settings.lock_file, settings.lock_timeout_s, say):
         con = _connect_work(settings)
         try:
-            pending = con.execute("select ingested_signature from raw.pipeline_state").fetchone()[0]
+            pending, registries, built_basis = con.execute(
+                "select ingested_signature, registry_fingerprint, incremental_basis from raw.pipeline_state"
+            ).fetchone()
+            basis = hashlib.sha256(f"{_project_fingerprint()}|{registries}".encode()).hexdigest()
+            full_refresh = basis != built_basis
+            if full_refresh:  # until this full refresh succeeds, the next build must be one too
+                con.execute("update raw.pipeline_state set incremental_basis = null")
         finally:
             con.close()
         t1 = time.perf_counter()
-        say("build: dbt build (staging -> intermediate -> marts, dq) ...")
+        say(
+            "build: dbt build (staging -> intermediate -> marts, dq; "
+            + (
+                "full refresh: first build, or models or registries changed) ..."
+                if full_refresh
+                else "incremental) ..."
+            )
+        )
         _crash_point("dbt")
         res = run_dbt(
-            ["build", "--exclude-resource-type", "unit_test"],
+            ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if full_refresh else [])],
             settings.work_db,
             settings.work_dir,
             {"as_of": as_of.isoformat()},
         )
         summary.phases["dbt"] = time.perf_counter() - t1
+        con = _connect_work(settings)
+        try:
+            con.execute("update raw.pipeline_state set incremental_basis = ?", [basis])
+        finally:
+            con.close()
         say(f"build: {res.nodes} dbt nodes ok ({summary.phases['dbt']:.1f} s)")
         _crash_point("checks")
         t_gx = time.perf_counter()

@@ -6,8 +6,6 @@ sheets as (select * from {{ ref('int_exam__sheets') }}),
 
 in_force as (select * from {{ ref('int_exam__in_force') }}),
 
-exam_rows as (select * from {{ ref('stg_landing__exam_rows') }}),
-
 counted as (select * from {{ ref('int_exam__rows') }}),
 
 issues as (
@@ -23,11 +21,10 @@ issues as (
 
     union all
     select c.file_id, c.check_name, c.row_number,
-        r.path || ', row ' || c.row_number || ' (examinee ' || coalesce(r.examinee_id, 'without id') || '): '
+        c.path || ', row ' || c.row_number || ' (examinee ' || coalesce(c.examinee_id, 'without id') || '): '
         || c.problem
         || case when k.severity = 'error' then '. The row is left out of the results' else '' end
     from {{ ref('int_exam__row_checks') }} as c
-    inner join exam_rows as r on r.file_id = c.file_id and r.row_number = c.row_number
     inner join {{ ref('checks') }} as k on k.check_name = c.check_name
 
     union all

@@ -16,7 +16,7 @@ row_stats as (
             as mismatched_rows,
         list(distinct coalesce(unit_code, '(empty)')) filter (where unit_code is distinct from file_unit_code)
             as mismatched_codes
-    from {{ ref('stg_landing__exam_rows') }}
+    from {{ ref('int_exam__file_rows') }}
     group by file_id
 )
 

@@ -1,0 +1,86 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    post_hook="delete from {{ this }} where file_id not in (select file_id from {{ ref('stg_landing__files') }} where kind = 'exam' and is_readable)"
+) }}
+-- Every row of every readable exam sheet, checked and de-duplicated within its own file. Everything
+-- here depends on one file only, so the model is incremental: a run adds the files it has not seen
+-- and drops files that left the landing zone (post-hook); the pipeline runs it with --full-refresh
+-- when the models, seeds or registries change. One check_<name> column per row check (the problem,
+-- or NULL); rows with an error-severity problem are not counted.
+with
+
+new_files as (
+    select file_id from {{ ref('stg_landing__files') }}
+    where kind = 'exam' and is_readable
+    {% if is_incremental() %}
+        and file_id not in (select distinct file_id from {{ this }})
+    {% endif %}
+),
+
+error_checks as (
+    select list(check_name) as names from {{ ref('checks') }} where severity = 'error'
+),
+
+checked as (
+    select
+        r.*,
+        case when r.examinee_id is null
+            then 'examinee_id is empty; give every examinee the id from the exam roster'
+        end as check_missing_examinee_id,
+        case when r.status is null
+            then 'status "' || coalesce(r.status_raw, '') || '" is not recognised; write 参考 (attended) or 缺考 (absent)'
+        end as check_unknown_status,
+        case when r.rank_level is null
+            then 'rank_level "' || coalesce(r.rank_level_raw, '') || '" is not recognised; write 厅级, 处级 or 科级'
+        end as check_unknown_rank_level,
+        case when r.status = 'attended' and r.score_raw is null
+            then 'the examinee attended (参考) but the score is empty; enter the score, or mark the row 缺考 with a reason'
+        end as check_missing_score,
+        case when r.status = 'attended' and r.score_raw is not null and r.score is null
+            then 'score "' || r.score_raw || '" is not a number; write the score in digits, e.g. 90 or 87.5'
+        end as check_invalid_value,
+        case when r.status = 'attended' and (r.score < 0 or r.score > rd.exam_full_marks)
+            then 'score ' || r.score_raw || ' is outside 0..' || rd.exam_full_marks::decimal(10, 1)::varchar
+                || ' (the round''s full marks); correct the score'
+        end as check_score_out_of_range,
+        case when r.status = 'absent' and r.absence_reason is null
+            then 'the examinee is marked absent (缺考) without an absence_reason; the row is counted as absent, '
+                || 'but write the reason (e.g. sick leave)'
+        end as check_absent_without_reason
+    from {{ ref('stg_landing__exam_rows') }} as r
+    inner join {{ ref('stg_landing__rounds') }} as rd on rd.round_id = r.round_id
+    where r.file_id in (select file_id from new_files)
+),
+
+flagged as (
+    select
+        c.*,
+        list_has_any(e.names, list_filter([
+            {%- for name in row_check_names() %}
+            case when c.check_{{ name }} is not null then '{{ name }}' end{{ "," if not loop.last }}
+            {%- endfor %}
+        ], lambda x: x is not null)) as has_error
+    from checked as c
+    cross join error_checks as e
+),
+
+copies as (
+    select
+        *,
+        count(*) over (partition by file_id, has_error, examinee_id) as n_copies,
+        count(distinct row_signature) over (partition by file_id, has_error, examinee_id) as n_versions,
+        row_number() over (partition by file_id, has_error, examinee_id order by row_number) as copy_number
+    from flagged
+)
+
+select
+    *,
+    case
+        when has_error then 'error'
+        when n_copies = 1 then 'unique'
+        when n_versions = 1 then 'duplicate'
+        else 'conflicting'
+    end as copy_status,
+    not has_error and n_versions = 1 and copy_number = 1 as is_counted
+from copies
