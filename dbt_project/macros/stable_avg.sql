@@ -3,3 +3,8 @@
 {% macro stable_avg(expr, order_by) -%}
     list_avg(list({{ expr }} order by {{ order_by }}) filter (where {{ expr }} is not null))
 {%- endmacro %}
+
+{#- Sum of a DOUBLE expression in a fixed order (see stable_avg). NULLs are ignored. -#}
+{% macro stable_sum(expr, order_by) -%}
+    list_sum(list({{ expr }} order by {{ order_by }}) filter (where {{ expr }} is not null))
+{%- endmacro %}

@@ -34,10 +34,11 @@ def test_a_wrong_definition_fails_the_unit_tests(built, tmp_path, monkeypatch):
     settings, _ = built
     project = tmp_path / "dbt_project"
     shutil.copytree(dbt_runner.DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
-    model = project / "models" / "marts" / "exam_unit_round.sql"
+    model = project / "models" / "intermediate" / "int_exam__file_stats.sql"
+    assert "score >= pass_mark" in model.read_text()
     model.write_text(model.read_text().replace("score >= pass_mark", "score > pass_mark"))
     monkeypatch.setattr(dbt_runner, "DBT_PROJECT_DIR", project)
-    with pytest.raises(DbtError, match="exam_unit_round_thresholds_and_rank_ties"):
+    with pytest.raises(DbtError, match="exam_sheet_stats_thresholds"):
         run_dbt(["test", "--select", "test_type:unit"], settings.work_db, tmp_path / "work")
 
 

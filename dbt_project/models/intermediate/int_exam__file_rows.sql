@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    post_hook="delete from {{ this }} where file_id not in (select file_id from {{ ref('stg_landing__files') }} where kind = 'exam' and is_readable)"
+    post_hook="{{ drop_gone_files('exam') }}"
 ) }}
 -- Every row of every readable exam sheet, checked and de-duplicated within its own file. Everything
 -- here depends on one file only, so the model is incremental: a run adds the files it has not seen
@@ -10,13 +10,7 @@
 -- or NULL); rows with an error-severity problem are not counted.
 with
 
-new_files as (
-    select file_id from {{ ref('stg_landing__files') }}
-    where kind = 'exam' and is_readable
-    {% if is_incremental() %}
-        and file_id not in (select distinct file_id from {{ this }})
-    {% endif %}
-),
+new_files as ({{ new_readable_files('exam') }}),
 
 error_checks as (
     select list(check_name) as names from {{ ref('checks') }} where severity = 'error'

@@ -1,10 +1,16 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    post_hook="{{ drop_gone_files('exam') }}"
+) }}
 -- One row per readable exam sheet. A sheet is a valid version when every row's unit_code
 -- matches the file name. Its submission time is the latest parseable submitted_at of its rows.
+-- Incremental per file like int_exam__file_rows.
 with
 
 files as (
     select * from {{ ref('stg_landing__files') }}
-    where kind = 'exam' and is_readable
+    where file_id in ({{ new_readable_files('exam') }})
 ),
 
 row_stats as (
@@ -17,6 +23,7 @@ row_stats as (
         list(distinct coalesce(unit_code, '(empty)')) filter (where unit_code is distinct from file_unit_code)
             as mismatched_codes
     from {{ ref('int_exam__file_rows') }}
+    where file_id in (select file_id from files)
     group by file_id
 )
 

@@ -1,13 +1,13 @@
 -- One row per (round, rank level) with valid attended rows; rates pooled over examinees.
 select
-    r.round_id::varchar as round_id,
-    r.rank_level::varchar as rank_level,
-    count(*)::bigint as examinees,
-    {{ stable_avg('r.score', 'r.file_id, r.row_number') }}::double as avg_score,
-    (count_if(r.score >= rd.pass_mark)::double / count(*)) as pass_rate,
-    (count_if(r.score >= rd.excellent_mark)::double / count(*)) as excellent_rate,
-    (count_if(r.score = rd.exam_full_marks)::double / count(*)) as full_score_rate
-from {{ ref('int_exam__rows') }} as r
-inner join {{ ref('stg_landing__rounds') }} as rd on rd.round_id = r.round_id
-where r.is_counted and r.status = 'attended'
+    s.round_id::varchar as round_id,
+    s.rank_level::varchar as rank_level,
+    sum(s.examinees)::bigint as examinees,
+    ({{ stable_sum('s.score_sum', 's.file_id, s.bin') }} / nullif(sum(s.scored), 0))::double as avg_score,
+    (sum(s.pass_count)::double / sum(s.examinees)) as pass_rate,
+    (sum(s.excellent_count)::double / sum(s.examinees)) as excellent_rate,
+    (sum(s.full_score_count)::double / sum(s.examinees)) as full_score_rate
+from {{ ref('int_exam__file_stats') }} as s
+semi join {{ ref('int_exam__in_force') }} as f on f.file_id = s.file_id
 group by all
+having sum(s.examinees) > 0

@@ -3,17 +3,16 @@ with
 
 pooled as (
     select
-        r.round_id,
-        count_if(r.status = 'attended') as examinees,
-        count_if(r.status = 'absent') as absent,
-        {{ stable_avg("case when r.status = 'attended' then r.score end", 'r.file_id, r.row_number') }} as avg_score,
-        count_if(r.status = 'attended' and r.score >= rd.pass_mark) as pass_count,
-        count_if(r.status = 'attended' and r.score >= rd.excellent_mark) as excellent_count,
-        count_if(r.status = 'attended' and r.score = rd.exam_full_marks) as full_score_count
-    from {{ ref('int_exam__rows') }} as r
-    inner join {{ ref('stg_landing__rounds') }} as rd on rd.round_id = r.round_id
-    where r.is_counted
-    group by r.round_id
+        s.round_id,
+        sum(s.examinees) as examinees,
+        sum(s.absent) as absent,
+        {{ stable_sum('s.score_sum', 's.file_id, s.rank_level, s.bin') }} / nullif(sum(s.scored), 0) as avg_score,
+        sum(s.pass_count) as pass_count,
+        sum(s.excellent_count) as excellent_count,
+        sum(s.full_score_count) as full_score_count
+    from {{ ref('int_exam__file_stats') }} as s
+    semi join {{ ref('int_exam__in_force') }} as f on f.file_id = s.file_id
+    group by s.round_id
 ),
 
 units as (

@@ -2,11 +2,12 @@
 -- no individual appears. The last bin includes the full marks.
 with
 
-rows as (
-    select r.round_id, r.score, rd.exam_full_marks
-    from {{ ref('int_exam__rows') }} as r
-    inner join {{ ref('stg_landing__rounds') }} as rd on rd.round_id = r.round_id
-    where r.is_counted and r.status = 'attended'
+counts as (
+    select s.round_id, s.bin, sum(s.examinees) as examinees
+    from {{ ref('int_exam__file_stats') }} as s
+    semi join {{ ref('int_exam__in_force') }} as f on f.file_id = s.file_id
+    where s.bin is not null
+    group by all
 ),
 
 bins as (
@@ -20,10 +21,7 @@ select
     b.bin::integer as bin,
     (b.exam_full_marks * b.bin / 20)::double as score_from,
     (b.exam_full_marks * (b.bin + 1) / 20)::double as score_to,
-    count(r.score)::bigint as examinees
+    coalesce(c.examinees, 0)::bigint as examinees
 from bins as b
-left join rows as r
-    on r.round_id = b.round_id
-    and least(floor(r.score * 20 / r.exam_full_marks), 19) = b.bin
-group by all
+left join counts as c on c.round_id = b.round_id and c.bin = b.bin
 order by 1, 2

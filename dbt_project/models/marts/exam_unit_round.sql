@@ -1,26 +1,21 @@
--- One row per (round, unit) with at least one valid attended exam row.
+-- One row per (round, unit) with at least one valid attended exam row: the in-force sheet's partial
+-- aggregates (int_exam__file_stats) added up.
 with
-
-rows as (
-    select r.*, rd.pass_mark, rd.excellent_mark, rd.exam_full_marks
-    from {{ ref('int_exam__rows') }} as r
-    inner join {{ ref('stg_landing__rounds') }} as rd on rd.round_id = r.round_id
-    where r.is_counted
-),
 
 units as (
     select
-        round_id,
-        file_unit_code as unit_code,
-        count_if(status = 'attended') as examinees,
-        count_if(status = 'absent') as absent,
-        {{ stable_avg("case when status = 'attended' then score end", 'file_id, row_number') }} as avg_score,
-        count_if(status = 'attended' and score >= pass_mark) as pass_count,
-        count_if(status = 'attended' and score < pass_mark) as fail_count,
-        count_if(status = 'attended' and score >= excellent_mark) as excellent_count,
-        count_if(status = 'attended' and score = exam_full_marks) as full_score_count,
-        count_if(status = 'attended' and discipline_note is not null) as discipline_incidents
-    from rows
+        s.round_id,
+        s.unit_code,
+        sum(s.examinees) as examinees,
+        sum(s.absent) as absent,
+        {{ stable_sum('s.score_sum', 's.rank_level, s.bin') }} / nullif(sum(s.scored), 0) as avg_score,
+        sum(s.pass_count) as pass_count,
+        sum(s.fail_count) as fail_count,
+        sum(s.excellent_count) as excellent_count,
+        sum(s.full_score_count) as full_score_count,
+        sum(s.discipline_incidents) as discipline_incidents
+    from {{ ref('int_exam__file_stats') }} as s
+    semi join {{ ref('int_exam__in_force') }} as f on f.file_id = s.file_id
     group by all
 )
 

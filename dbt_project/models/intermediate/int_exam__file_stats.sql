@@ -1,0 +1,45 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    post_hook="{{ drop_gone_files('exam') }}"
+) }}
+-- Partial aggregates of each exam sheet's counted rows, by rank level and score bin (20 equal bins of
+-- the round's full marks). The exam marts add these up for the sheets in force instead of reading
+-- every row, so a resubmission costs one sheet. Incremental per file like int_exam__file_rows.
+-- score_sum adds the scores in row order, so re-runs give bit-identical averages.
+with
+
+new_files as ({{ new_readable_files('exam') }}),
+
+rows as (
+    select
+        r.*,
+        rd.pass_mark,
+        rd.excellent_mark,
+        rd.exam_full_marks,
+        case when r.status = 'attended' and r.score is not null
+            then least(floor(r.score * 20 / rd.exam_full_marks), 19)::integer
+        end as bin
+    from {{ ref('int_exam__file_rows') }} as r
+    inner join {{ ref('stg_landing__rounds') }} as rd on rd.round_id = r.round_id
+    where r.is_counted and r.file_id in (select file_id from new_files)
+)
+
+select
+    file_id,
+    round_id,
+    file_unit_code as unit_code,
+    rank_level,
+    bin,
+    count_if(status = 'attended')::bigint as examinees,
+    count_if(status = 'absent')::bigint as absent,
+    count_if(status = 'attended' and score is not null)::bigint as scored,
+    {{ stable_sum("case when status = 'attended' then score end", "row_number") }}::double
+        as score_sum,
+    count_if(status = 'attended' and score >= pass_mark)::bigint as pass_count,
+    count_if(status = 'attended' and score < pass_mark)::bigint as fail_count,
+    count_if(status = 'attended' and score >= excellent_mark)::bigint as excellent_count,
+    count_if(status = 'attended' and score = exam_full_marks)::bigint as full_score_count,
+    count_if(status = 'attended' and discipline_note is not null)::bigint as discipline_incidents
+from rows
+group by all
