@@ -136,6 +136,19 @@ def timed_run(landing: Path, warehouse: Path, env: dict | None = None) -> tuple[
     return wall, peak, out.stdout
 
 
+def phases(warehouse: Path, wall: float) -> dict[str, float]:
+    """Seconds per phase of the latest run (ops.pipeline_runs); the rest (start-up, publish, bulletins) as other."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        row = con.execute(
+            "select ingest_s, dbt_s, checks_s from ops.pipeline_runs order by started_at desc limit 1"
+        ).fetchone()
+    finally:
+        con.close()
+    got = {k: v or 0.0 for k, v in zip(("ingest", "dbt", "checks"), row)}
+    return {**got, "other": wall - sum(got.values())}
+
+
 def resubmit(landing: Path) -> Path:
     path = next(p for p in sorted(landing.glob("*/progress/*.csv")) if "__" not in p.stem)
     text = path.read_bytes().decode("utf-8", errors="replace")
@@ -164,7 +177,8 @@ def bench(scale: str) -> dict:
         floor = min(glob, concat)
         print(f"  floor {floor:.1f} s")
         cold, rss, out = timed_run(landing, work / "w.duckdb")
-        print(f"  cold {cold:.1f} s, peak RSS {rss:.2f} GB")
+        cold_phases = phases(work / "w.duckdb", cold)
+        print(f"  cold {cold:.1f} s, peak RSS {rss:.2f} GB, phases {cold_phases}")
         noop, _, _ = timed_run(landing, work / "w.duckdb")
         print(f"  no-op {noop:.2f} s")
         extra = resubmit(landing) if scale != "S" else None
@@ -174,12 +188,14 @@ def bench(scale: str) -> dict:
             timed_run(copy, work / "w2.duckdb")
             resubmit(copy)
             one, _, _ = timed_run(copy, work / "w2.duckdb")
+            one_phases = phases(work / "w2.duckdb", one)
         else:
             try:
                 one, _, _ = timed_run(landing, work / "w.duckdb")
+                one_phases = phases(work / "w.duckdb", one)
             finally:
                 extra.unlink()
-        print(f"  one resubmission {one:.1f} s")
+        print(f"  one resubmission {one:.1f} s, phases {one_phases}")
         return {
             "scale": scale,
             "files": files,
@@ -189,9 +205,14 @@ def bench(scale: str) -> dict:
             "noop": noop,
             "one": one,
             "rss": rss,
+            "cold_phases": cold_phases,
+            "one_phases": one_phases,
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+NOTES = "## Where the time goes"
 
 
 def machine() -> str:
@@ -224,6 +245,17 @@ def write_report(results: list[dict]) -> str:
             f"{r['cold'] / r['floor']:.1f}x | {r['noop']:.2f} | {r['one']:.1f} | {r['one'] / r['cold']:.0%} | "
             f"{r['rss']:.2f} |"
         )
+    lines += [
+        "",
+        "Seconds per phase (from `ops.pipeline_runs`; other = start-up, publish and bulletins):",
+        "",
+        "| scale | run | ingest | dbt | checks (GX) | other |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        for label, key in (("cold", "cold_phases"), ("one resubmission", "one_phases")):
+            cells = " | ".join(f"{r[key][k]:.1f}" for k in ("ingest", "dbt", "checks", "other"))
+            lines.append(f"| {r['scale']} | {label} | {cells} |")
     return "\n".join(lines) + "\n"
 
 
@@ -237,7 +269,11 @@ def main() -> None:
     results = [bench(s) for s in args.scales]
     report = write_report(results)
     print(report)
-    Path(args.out).write_text(report, encoding="utf-8")
+    out = Path(args.out)
+    notes = ""  # the hand-written analysis below the table is kept
+    if out.is_file() and NOTES in (old := out.read_text(encoding="utf-8")):
+        notes = "\n" + old[old.index(NOTES) :]
+    out.write_text(report + notes, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,12 @@ def _env_path(name: str, default: Path) -> Path:
     return Path(value).expanduser() if value else default
 
 
+def duckdb_memory_limit() -> str:
+    """DuckDB's memory for the refresh (REFORMWATCH_DUCKDB_MEMORY, default 2GB); beyond it DuckDB spills
+    to disk. dbt's profile reads the same variable."""
+    return os.environ.get("REFORMWATCH_DUCKDB_MEMORY", "2GB")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where things live and the run's tunables."""
@@ -31,8 +37,7 @@ class Settings:
         default_factory=lambda: int(os.environ.get("REFORMWATCH_MAX_FILE_MB", "200")) * 1024 * 1024
     )
     lock_timeout_s: float = field(default_factory=lambda: float(os.environ.get("REFORMWATCH_LOCK_TIMEOUT", "600")))
-    # DuckDB's memory for the refresh (ingest and dbt); beyond it DuckDB spills to work.duckdb.tmp/.
-    duckdb_memory_limit: str = field(default_factory=lambda: os.environ.get("REFORMWATCH_DUCKDB_MEMORY", "2GB"))
+    duckdb_memory_limit: str = field(default_factory=duckdb_memory_limit)
 
     @property
     def work_dir(self) -> Path:

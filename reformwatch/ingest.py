@@ -83,7 +83,7 @@ def _bulk_enabled() -> bool:
     return os.environ.get("REFORMWATCH_INGEST_PER_FILE") != "1"
 
 
-def _classify(nf: _NewFile, data: bytes) -> None:
+def _classify(nf: _NewFile, data: bytes, bulk: bool = True) -> None:
     """Decode and check the columns of a new file; decide bulk or per-file parsing."""
     try:
         decoded = decode_bytes(data, nf.f.ext or "csv")
@@ -103,7 +103,7 @@ def _classify(nf: _NewFile, data: bytes) -> None:
     body = body.strip("\n")
     if "\n\n" in body or "\n " in body or "\n\t" in body:
         body = _BLANK_LINES.sub("\n", body)
-    if tuple(nf.header) == ALL_COLUMNS[nf.f.kind] and '"' not in body and _bulk_enabled():
+    if bulk and tuple(nf.header) == ALL_COLUMNS[nf.f.kind] and '"' not in body:
         nf.parse_path, nf.body = "bulk", body
     else:
         nf.parse_path, nf.text = "per_file", decoded.text
@@ -230,6 +230,7 @@ def ingest(
     new: list[_NewFile] = []
     touched: list[tuple[int, int, int]] = []  # (file_id, size, mtime_ns) seen again with a new mtime
     root = landing.resolve()
+    bulk = _bulk_enabled()
     for f in files:
         if not f.readable:
             file_ids.append(None)
@@ -239,7 +240,8 @@ def ingest(
         if known and known[0] == f.size and known[1] == f.mtime_ns:
             file_ids.append(known[2])
             continue
-        data = (root / f.path).read_bytes()
+        with open(os.path.join(root, f.path), "rb") as fh:
+            data = fh.read()
         sha = hashlib.sha256(data).hexdigest()
         if (f.path, sha) in by_hash:
             fid = by_hash[(f.path, sha)]
@@ -248,7 +250,7 @@ def ingest(
             continue
         nf = _NewFile(f, next_id, sha)
         next_id += 1
-        _classify(nf, data)
+        _classify(nf, data, bulk)
         new.append(nf)
         file_ids.append(nf.file_id)
         result.changed_rounds.add(f.round_id)

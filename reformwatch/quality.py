@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from .config import EXPECTATIONS_DIR
+from .config import EXPECTATIONS_DIR, duckdb_memory_limit
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +187,7 @@ def run_checkpoint(work_db: Path, gx_dir: Path, docs_dir: Path, suites: list[Sui
     out = QualityResult()
     cap = max_rows()
     con = duckdb.connect(str(work_db), read_only=True)
+    con.execute(f"set memory_limit = '{duckdb_memory_limit()}'")
     try:
         rounds = [r[0] for r in con.execute("select round_id from staging.stg_landing__rounds order by 1").fetchall()]
         for suite in suites:

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from . import charts
+from .config import duckdb_memory_limit
 from .csvload import sql_str
 
 log = logging.getLogger(__name__)
@@ -534,20 +535,18 @@ def write_unit_feedback(work_db: Path, round_id: str, out_dir: Path) -> int:
     con = duckdb.connect(str(work_db), read_only=True)
     written = 0
     try:
-        con.execute(
-            """create temp table feedback as
-               select r.file_unit_code as unit_code, r.row_number, r.examinee_id, r.rank_level, r.status, r.score,
-                      r.absence_reason, r.discipline_note, rd.pass_mark, rd.excellent_mark
-               from intermediate.int_exam__rows r
-               join staging.stg_landing__rounds rd on rd.round_id = r.round_id
-               where r.round_id = ? and r.is_counted""",
-            [round_id],
-        )
+        con.execute(f"set memory_limit = '{duckdb_memory_limit()}'")  # beyond it, spill to disk
+        feedback = """(select r.file_unit_code as unit_code, r.row_number, r.examinee_id, r.rank_level, r.status,
+                              r.score, r.absence_reason, r.discipline_note, rd.pass_mark, rd.excellent_mark
+                       from intermediate.int_exam__rows r
+                       join staging.stg_landing__rounds rd on rd.round_id = r.round_id
+                       where r.round_id = $1 and r.is_counted)"""
         digests = dict(  # of everything a unit's file shows: rows are formatted only for changed units
             con.execute(
-                """select unit_code, (count(*) || '-' || bit_xor(hash(row_number, examinee_id, rank_level, status,
-                          score, absence_reason, discipline_note is null, pass_mark, excellent_mark)))::varchar
-                   from feedback group by unit_code"""
+                f"""select unit_code, (count(*) || '-' || bit_xor(hash(row_number, examinee_id, rank_level, status,
+                           score, absence_reason, discipline_note is null, pass_mark, excellent_mark)))::varchar
+                    from {feedback} group by unit_code""",
+                [round_id],
             ).fetchall()
         )
         changed = sorted(u for u, d in digests.items() if old.get(u) != d or not (out_dir / f"{u}.csv").is_file())
@@ -556,7 +555,8 @@ def write_unit_feedback(work_db: Path, round_id: str, out_dir: Path) -> int:
         cur = con.execute(
             f"""select unit_code, {sql_str(",".join(FEEDBACK_HEADER))} || chr(10)
                        || string_agg(concat_ws(',', {", ".join(cells)}), chr(10) order by row_number) || chr(10)
-                from feedback r semi join changed using (unit_code) group by unit_code"""
+                from {feedback} r semi join changed using (unit_code) group by unit_code""",
+            [round_id],
         )
         while batch := cur.fetchmany(1_000):
             for unit, text in batch:
