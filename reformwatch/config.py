@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DIR = Path(__file__).resolve().parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -21,10 +23,12 @@ def _env_path(name: str, default: Path) -> Path:
     return Path(value).expanduser() if value else default
 
 
-def duckdb_memory_limit() -> str:
-    """DuckDB's memory for the refresh (REFORMWATCH_DUCKDB_MEMORY, default 2GB); beyond it DuckDB spills
-    to disk. dbt's profile reads the same variable."""
-    return os.environ.get("REFORMWATCH_DUCKDB_MEMORY", "2GB")
+def connect_work_db(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the work database with DuckDB's memory capped at REFORMWATCH_DUCKDB_MEMORY (default 2GB;
+    beyond it DuckDB spills to disk). dbt's profile reads the same variable."""
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute(f"set memory_limit = '{os.environ.get('REFORMWATCH_DUCKDB_MEMORY', '2GB')}'")
+    return con
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,6 @@ class Settings:
         default_factory=lambda: int(os.environ.get("REFORMWATCH_MAX_FILE_MB", "200")) * 1024 * 1024
     )
     lock_timeout_s: float = field(default_factory=lambda: float(os.environ.get("REFORMWATCH_LOCK_TIMEOUT", "600")))
-    duckdb_memory_limit: str = field(default_factory=duckdb_memory_limit)
 
     @property
     def work_dir(self) -> Path:

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from . import ops, sql_functions
-from .config import DBT_PROJECT_DIR, Settings
+from .config import DBT_PROJECT_DIR, PROJECT_ROOT, Settings, connect_work_db
 from .dbt_runner import run_dbt
 from .ingest import IngestResult, ensure_schema, ingest
 from .publish import LockTimeout, publish, refresh_lock
@@ -92,14 +92,13 @@ def _project_fingerprint() -> str:
     for folder in ("models", "macros", "seeds"):
         files += sorted(p for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.is_file())
     for p in files:
-        h.update(str(p.relative_to(p.parents[1])).encode() + b"\0" + p.read_bytes())
+        h.update(str(p.relative_to(PROJECT_ROOT)).encode() + b"\0" + p.read_bytes())
     return h.hexdigest()
 
 
 def _connect_work(settings: Settings) -> duckdb.DuckDBPyConnection:
     settings.work_dir.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(settings.work_db))
-    con.execute(f"set memory_limit = '{settings.duckdb_memory_limit}'")
+    con = connect_work_db(settings.work_db)
     ensure_schema(con)
     con.execute("create table if not exists raw.pipeline_state (ingested_signature varchar, built_signature varchar)")
     if con.execute("select count(*) from raw.pipeline_state").fetchone()[0] == 0:

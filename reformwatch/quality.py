@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from .config import EXPECTATIONS_DIR, duckdb_memory_limit
+from .config import EXPECTATIONS_DIR, connect_work_db
 
 log = logging.getLogger(__name__)
 
@@ -186,8 +186,7 @@ def run_checkpoint(work_db: Path, gx_dir: Path, docs_dir: Path, suites: list[Sui
     checked_at = datetime.now(UTC)
     out = QualityResult()
     cap = max_rows()
-    con = duckdb.connect(str(work_db), read_only=True)
-    con.execute(f"set memory_limit = '{duckdb_memory_limit()}'")
+    con = connect_work_db(work_db, read_only=True)
     try:
         rounds = [r[0] for r in con.execute("select round_id from staging.stg_landing__rounds order by 1").fetchall()]
         for suite in suites:

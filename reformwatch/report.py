@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from . import charts
-from .config import duckdb_memory_limit
+from .config import connect_work_db
 from .csvload import sql_str
 
 log = logging.getLogger(__name__)
@@ -532,10 +532,9 @@ def write_unit_feedback(work_db: Path, round_id: str, out_dir: Path) -> int:
         _csv_cell(_neutral("r.absence_reason")),
         "(r.discipline_note is not null)::varchar",
     ]
-    con = duckdb.connect(str(work_db), read_only=True)
+    con = connect_work_db(work_db, read_only=True)
     written = 0
     try:
-        con.execute(f"set memory_limit = '{duckdb_memory_limit()}'")  # beyond it, spill to disk
         feedback = """(select r.file_unit_code as unit_code, r.row_number, r.examinee_id, r.rank_level, r.status,
                               r.score, r.absence_reason, r.discipline_note, rd.pass_mark, rd.excellent_mark
                        from intermediate.int_exam__rows r
@@ -549,7 +548,8 @@ def write_unit_feedback(work_db: Path, round_id: str, out_dir: Path) -> int:
                 [round_id],
             ).fetchall()
         )
-        changed = sorted(u for u, d in digests.items() if old.get(u) != d or not (out_dir / f"{u}.csv").is_file())
+        on_disk = {e.name for e in os.scandir(out_dir)}
+        changed = sorted(u for u, d in digests.items() if old.get(u) != d or f"{u}.csv" not in on_disk)
         con.execute("create temp table changed (unit_code varchar)")
         con.execute("insert into changed select unnest(?)", [changed])
         cur = con.execute(

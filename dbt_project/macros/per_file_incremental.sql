@@ -1,3 +1,13 @@
+{#- The config of a per-file incremental model (int_exam__file_rows, _file_stats, _sheets): each run appends
+    the files of the kind it has not seen (new_readable_files) and drops those no longer readable. -#}
+{% macro per_file_incremental(kind) -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='append',
+        post_hook="{{ drop_gone_files('" ~ kind ~ "') }}"
+    ) }}
+{%- endmacro %}
+
 {#- file_ids of readable files of a kind; in an incremental run only those not yet in the model. -#}
 {% macro new_readable_files(kind) -%}
     select file_id from {{ ref('stg_landing__files') }}

@@ -1,8 +1,4 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    post_hook="{{ drop_gone_files('exam') }}"
-) }}
+{{ per_file_incremental('exam') }}
 -- Every row of every readable exam sheet, checked and de-duplicated within its own file. Everything
 -- here depends on one file only, so the model is incremental: a run adds the files it has not seen
 -- and drops files that left the landing zone (post-hook); the pipeline runs it with --full-refresh

@@ -1,8 +1,4 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    post_hook="{{ drop_gone_files('exam') }}"
-) }}
+{{ per_file_incremental('exam') }}
 -- Partial aggregates of each exam sheet's counted rows, by rank level and score bin (20 equal bins of
 -- the round's full marks). The exam marts add these up for the sheets in force instead of reading
 -- every row, so a resubmission costs one sheet. Incremental per file like int_exam__file_rows.

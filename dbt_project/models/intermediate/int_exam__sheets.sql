@@ -1,8 +1,4 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    post_hook="{{ drop_gone_files('exam') }}"
-) }}
+{{ per_file_incremental('exam') }}
 -- One row per readable exam sheet. A sheet is a valid version when every row's unit_code
 -- matches the file name. Its submission time is the latest parseable submitted_at of its rows.
 -- Incremental per file like int_exam__file_rows.
