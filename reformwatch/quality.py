@@ -179,6 +179,22 @@ def validate_frame(gx, ctx, suite: Suite, df, round_id: str, checked_at: datetim
     return rows
 
 
+def _batch_sql(con: duckdb.DuckDBPyConnection, suite: Suite, round_id: str, cap: int) -> str:
+    """SQL ($1 = round) of the rows a suite validates for a round.
+
+    Marts are small and read whole. Raw suites look at a sample when a round is huge (row-level errors
+    are all caught by the dbt checks; GX adds the distribution view): the rows whose content hash is
+    0 modulo ceil(rows / cap), at most cap of them, ordered by that hash. The sample and the examples
+    GX reports are the same on every run, and choosing it needs no sort of the whole round.
+    """
+    query = f"select * from ({suite.query}) as q where round_id = $1"
+    if suite.layer != "raw":
+        return f"{query} order by all"
+    rows = con.execute(f"select count(*) from ({query})", [round_id]).fetchone()[0]
+    every = max(1, -(-rows // cap))
+    return f"select * from ({query}) as q where hash(*columns(*)) % {every} = 0 order by hash(*columns(*)) limit {cap}"
+
+
 def run_checkpoint(work_db: Path, gx_dir: Path, docs_dir: Path, suites: list[Suite] | None = None) -> QualityResult:
     """Validate every suite for every round, build Data Docs, return one row per expectation."""
     suites = suites if suites is not None else load_suites()
@@ -191,12 +207,7 @@ def run_checkpoint(work_db: Path, gx_dir: Path, docs_dir: Path, suites: list[Sui
         rounds = [r[0] for r in con.execute("select round_id from staging.stg_landing__rounds order by 1").fetchall()]
         for suite in suites:
             for round_id in rounds:
-                # raw suites look at a sample when a round is huge (row-level errors are all caught by the
-                # dbt checks; GX adds the distribution view); marts are small and read whole. Rows are
-                # ordered by content, so the sample and the examples GX reports are the same every run.
-                order = f"hash(columns(*)) limit {cap}" if suite.layer == "raw" else "all"
-                sql = f"select * from ({suite.query}) as q where round_id = $1 order by {order}"
-                df = con.execute(sql, [round_id]).df()
+                df = con.execute(_batch_sql(con, suite, round_id, cap), [round_id]).df()
                 out.rows.extend(validate_frame(gx, ctx, suite, df, round_id, checked_at))
     finally:
         con.close()

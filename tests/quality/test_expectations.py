@@ -12,7 +12,7 @@ from landing_builder import rows, run_pipeline
 
 from reformwatch.config import SAMPLE_LANDING, Settings
 from reformwatch.pipeline import QualityGateError, parse_as_of, run
-from reformwatch.quality import load_suites, run_checkpoint
+from reformwatch.quality import _batch_sql, load_suites, run_checkpoint
 
 MARTS_AND_DQ = ["marts.exam_round", "marts.exam_unit_round", "marts.reform_round", "dq.issues"]
 
@@ -63,6 +63,22 @@ def test_each_suite_fails_on_a_broken_value(sample, tmp_path, suite_name):
     result = run_checkpoint(db, tmp_path / "gx", tmp_path / "docs", suites=suite)
     assert result.failed, f"{suite_name} did not notice the broken value"
     assert all(r["suite"] == suite_name for r in result.failed)
+
+
+def test_raw_suites_validate_a_repeatable_capped_sample_of_a_huge_round(sample):
+    suite = next(s for s in load_suites() if s.name == "raw_exam_rows")
+    con = duckdb.connect(str(sample.work_db), read_only=True)
+    try:
+        round_id = con.execute("select round_id from staging.stg_landing__rounds").fetchone()[0]
+        whole = con.execute(_batch_sql(con, suite, round_id, 10**9), [round_id]).fetchall()
+        first = con.execute(_batch_sql(con, suite, round_id, 100), [round_id]).fetchall()
+        again = con.execute(_batch_sql(con, suite, round_id, 100), [round_id]).fetchall()
+        total = con.execute(f"select count(*) from ({suite.query}) q where round_id = ?", [round_id]).fetchone()[0]
+    finally:
+        con.close()
+    assert len(whole) == total > 500  # every row of the round when under the cap
+    assert 0 < len(first) <= 100 and first == again
+    assert set(first) < set(whole)
 
 
 def test_a_check_that_sees_no_data_does_not_pass(sample, tmp_path):
