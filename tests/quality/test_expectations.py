@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 
 import duckdb
 import pytest
@@ -13,6 +14,7 @@ from landing_builder import rows, run_pipeline
 from reformwatch.config import SAMPLE_LANDING, Settings
 from reformwatch.pipeline import QualityGateError, parse_as_of, run
 from reformwatch.quality import _batch_sql, load_suites, run_checkpoint
+from reformwatch.quality_worker import CheckpointWorker
 
 MARTS_AND_DQ = ["marts.exam_round", "marts.exam_unit_round", "marts.reform_round", "dq.issues"]
 
@@ -79,6 +81,21 @@ def test_raw_suites_validate_a_repeatable_capped_sample_of_a_huge_round(sample):
     assert len(whole) == total > 500  # every row of the round when under the cap
     assert 0 < len(first) <= 100 and first == again
     assert set(first) < set(whole)
+
+
+def _comparable(result):
+    return sorted((tuple((k, v) for k, v in r.items() if k != "checked_at") for r in result.rows), key=repr)
+
+
+@pytest.mark.parametrize("child", ["works", "dies"])
+def test_checks_in_a_child_process_equal_the_checks_in_this_one(sample, tmp_path, child, caplog):
+    here = run_checkpoint(sample.work_db, tmp_path / "gx1", tmp_path / "docs1")
+    command = None if child == "works" else [sys.executable, "-c", "raise SystemExit(3)"]
+    with CheckpointWorker(command) as worker:  # a dead child: the checks run in this process instead
+        there = worker.run(sample.work_db, tmp_path / "gx2", tmp_path / "docs2")
+    assert here.rows and _comparable(there) == _comparable(here)
+    assert (tmp_path / "docs2" / "index.html").is_file()
+    assert ("checks worker failed" in caplog.text) == (child == "dies")
 
 
 def test_a_check_that_sees_no_data_does_not_pass(sample, tmp_path):
