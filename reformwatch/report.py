@@ -514,10 +514,10 @@ def _csv_cell(expr: str) -> str:
 def write_unit_feedback(work_db: Path, round_id: str, out_dir: Path) -> int:
     """reports/<round>/units/<unit>.csv: each unit's own examinees only (from the work database).
 
-    DuckDB builds each unit's CSV text (quoting, neutralising formula cells) and a digest of it;
-    only units whose digest changed since the last write are fetched and written (temporary name,
-    then an atomic replace), and files of units that no longer have examinees are removed. Returns
-    the number of files written.
+    DuckDB builds each unit's CSV text (quoting, neutralising formula cells). Only units whose digest
+    (sheet in force, round marks, models and registries) changed since the last write are fetched and
+    written (temporary name, then an atomic replace), and files of units that no longer have counted
+    examinees are removed. Returns the number of files written.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     state = out_dir / ".digests"
@@ -540,11 +540,17 @@ def write_unit_feedback(work_db: Path, round_id: str, out_dir: Path) -> int:
                        from intermediate.int_exam__rows r
                        join staging.stg_landing__rounds rd on rd.round_id = r.round_id
                        where r.round_id = $1 and r.is_counted)"""
-        digests = dict(  # of everything a unit's file shows: rows are formatted only for changed units
+        # A unit's file is a function of its sheet in force, the round's marks and the models and registries
+        # (pipeline_state.incremental_basis): a digest of those finds changed units without reading rows.
+        digests = dict(
             con.execute(
-                f"""select unit_code, (count(*) || '-' || bit_xor(hash(row_number, examinee_id, rank_level, status,
-                           score, absence_reason, discipline_note is null, pass_mark, excellent_mark)))::varchar
-                    from {feedback} group by unit_code""",
+                """select f.unit_code, md5(concat_ws('|', rf.sha256, rd.pass_mark, rd.excellent_mark,
+                                                     (select max(incremental_basis) from raw.pipeline_state)))
+                   from intermediate.int_exam__in_force f
+                   join raw.files rf on rf.file_id = f.file_id
+                   join staging.stg_landing__rounds rd on rd.round_id = f.round_id
+                   where f.round_id = $1
+                     and f.file_id in (select file_id from intermediate.int_exam__file_stats)""",
                 [round_id],
             ).fetchall()
         )
@@ -585,16 +591,20 @@ def write_report(warehouse: Path, round_id: str, reports_dir: Path, work_db: Pat
 
 
 def round_digests(warehouse: Path) -> dict[str, str]:
-    """A digest of each round's published figures and issues, to know which bulletins changed."""
+    """A digest of each round's published figures and issues, to know which bulletins changed.
+
+    Rows are hashed and the hashes added up (order-independent, no sort of the round's rows).
+    """
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         rows = con.execute(
-            """select round_id, md5(string_agg(line, '|' order by line)) from (
-                 select round_id, t::varchar as line from marts.exam_unit_round t
-                 union all select round_id, t::varchar from marts.reform_unit_round t
-                 union all select round_id, t::varchar from marts.exam_round t
-                 union all select round_id, t::varchar from marts.reform_round t
-                 union all select round_id, (check_name, unit_code, file_path, severity)::varchar from dq.issues
+            """select round_id, count(*) || '-' || sum(hash(tbl, line)::hugeint) from (
+                 select round_id, 'exam_unit_round' as tbl, r::varchar as line from marts.exam_unit_round r
+                 union all select round_id, 'reform_unit_round', r::varchar from marts.reform_unit_round r
+                 union all select round_id, 'exam_round', r::varchar from marts.exam_round r
+                 union all select round_id, 'reform_round', r::varchar from marts.reform_round r
+                 union all select round_id, 'issues', (check_name, unit_code, file_path, severity)::varchar
+                           from dq.issues
                ) where round_id in (select round_id from marts.reform_round) group by round_id"""
         ).fetchall()
     finally:
