@@ -142,10 +142,14 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
         raise LookupError(f"round {round_id} is not in the warehouse (see marts.reform_round)")
     title, previous = _round_title(q, round_id, work_db)
     units = q.rows(
-        "select * from marts.exam_unit_round where round_id = ? order by rank_in_round, unit_code", [round_id]
+        "select * exclude (submitted_at) from marts.exam_unit_round where round_id = ? "
+        "order by rank_in_round, unit_code",
+        [round_id],
     )
     levels = {r["rank_level"]: r for r in q.rows("select * from marts.exam_level_round where round_id = ?", [round_id])}
-    reform = q.rows("select * from marts.reform_unit_round where round_id = ? order by unit_code", [round_id])
+    reform = q.rows(  # timestamps are not shown, and converting 100,000 of them costs a noticeable time
+        "select * exclude (submitted_at) from marts.reform_unit_round where round_id = ? order by unit_code", [round_id]
+    )
     bins = q.rows("select * from marts.exam_score_bins where round_id = ? order by bin", [round_id])
     absences = q.rows(
         """select a.unit_code, coalesce(u.unit_name, a.unit_code) as unit_name, a.absence_reason, a.absent

@@ -1,4 +1,4 @@
-"""Incremental dbt builds (per-file exam rows) give the same warehouse as a full build of the same landing zone."""
+"""Incremental dbt builds (per-file exam rows and progress returns) give the same warehouse as a full build of the same landing zone."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ TABLES = (
     "marts.exam_round",
     "marts.exam_score_bins",
     "marts.reform_round",
+    "marts.reform_unit_round",
+    "marts.unit_round_sources",
     "dq.issues",
 )
 
@@ -43,6 +45,8 @@ def test_incremental_builds_equal_full_builds(tmp_path):
     rows = exam_rows("BBB", scores=[50, 60, 70, 80, 90])
     rows += [dict(rows[0]), {**rows[1], "score": 61}, {**rows[2], "examinee_id": "BBB-x", "score": 120}]
     land.exam("BBB", "BBB__v2.csv", rows=rows)
+    land.progress("AAA", "AAA__v2.csv", service_items_online=41)  # a valid correction
+    land.progress("CCC", "CCC__v2.csv", service_items_online="many")  # a rejected one: v1 stays in force
     log = refresh(land.root, wh)
     assert any("incremental" in m for m in log) and not any("full refresh" in m for m in log)
     assert_same_as_full_build(land, wh, tmp_path, "resubmission")
@@ -50,14 +54,18 @@ def test_incremental_builds_equal_full_builds(tmp_path):
     # a version removed from the landing zone: its rows leave the incremental table
     (land.root / land.round_id / "exam" / "BBB__v2.csv").unlink()
     (land.root / land.round_id / "exam" / "CCC.csv").unlink()
+    (land.root / land.round_id / "progress" / "AAA__v2.csv").unlink()
     refresh(land.root, wh)
     assert_same_as_full_build(land, wh, tmp_path, "removal")
     work = duckdb.connect(str(Settings(landing=land.root, warehouse=wh).work_db), read_only=True)
     try:
         kept = work.execute("select distinct path from intermediate.int_exam__file_rows order by 1").fetchall()
+        returns = work.execute("select path from intermediate.int_progress__returns order by 1").fetchall()
     finally:
         work.close()
     assert kept == [(f"{land.round_id}/exam/AAA.csv",), (f"{land.round_id}/exam/BBB.csv",)]
+    assert (f"{land.round_id}/progress/AAA__v2.csv",) not in returns
+    assert (f"{land.round_id}/progress/CCC__v2.csv",) in returns
 
     # a registry change (full marks 100 -> 60 makes scores out of range) forces a full refresh
     rounds = land.root / "rounds.csv"

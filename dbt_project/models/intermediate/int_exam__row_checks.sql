@@ -1,8 +1,26 @@
--- Row-level checks on the rows of the exam sheet in force: one row per (row, problem).
+{{ config(materialized='view') }}
+-- Row-level checks on the rows of the exam sheet in force: one row per (row, problem). A view: the few
+-- rows with a problem are found in one scan of int_exam__file_rows and unpivoted when issues are built.
+with
+
+problem_rows as materialized (
+    select
+        r.file_id,
+        r.row_number,
+        r.path,
+        r.examinee_id,
+        {%- for name in row_check_names() %}
+        r.check_{{ name }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from {{ ref('int_exam__file_rows') }} as r
+    semi join {{ ref('int_exam__in_force') }} as s on s.file_id = r.file_id
+    where coalesce({% for name in row_check_names() %}r.check_{{ name }}{{ ", " if not loop.last }}{% endfor %})
+        is not null
+)
+
 {% for name in row_check_names() %}
-select r.file_id, r.row_number, r.path, r.examinee_id, '{{ name }}' as check_name, r.check_{{ name }} as problem
-from {{ ref('int_exam__file_rows') }} as r
-semi join {{ ref('int_exam__in_force') }} as s on s.file_id = r.file_id
-where r.check_{{ name }} is not null
+select file_id, row_number, path, examinee_id, '{{ name }}' as check_name, check_{{ name }} as problem
+from problem_rows
+where check_{{ name }} is not null
 {% if not loop.last %}union all{% endif %}
 {% endfor %}

@@ -1,15 +1,18 @@
+{{ per_file_incremental('progress') }}
 -- One row per readable progress file, checked stage by stage (CONTRACT.md section 2):
 -- row count -> unit_code -> values -> consistency. is_valid = passed every error-level check.
+-- Everything depends on one file only: incremental per file like int_exam__file_rows.
 with
 
 files as (
     select * from {{ ref('stg_landing__files') }}
-    where kind = 'progress' and is_readable
+    where file_id in ({{ new_readable_files('progress') }})
 ),
 
 row_counts as (
     select file_id, count(*) as n_rows
     from {{ ref('stg_landing__progress_returns') }}
+    where file_id in (select file_id from files)
     group by file_id
 ),
 
