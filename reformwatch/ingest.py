@@ -299,17 +299,15 @@ def ingest(
     for fid, size, mtime in touched:
         con.execute("update raw.files set size = ?, mtime_ns = ? where file_id = ?", [size, mtime, fid])
 
-    previous = con.execute("select path, file_id, check_name, detail, first_seen_at from raw.landing_files").fetchall()
-    first_seen = {(p, i): t for p, i, _, _, t in previous}
-    unchanged = len(previous) == len(files) and {(p, i, c, d) for p, i, c, d, _ in previous} == {
+    previous = con.execute("select path, file_id, check_name, detail from raw.landing_files").fetchall()
+    unchanged = len(previous) == len(files) and set(previous) == {
         (f.path, i, f.check_name, f.detail) for f, i in zip(files, file_ids)
     }
-    if not unchanged:
-        con.execute("delete from raw.landing_files")
-    if files and not unchanged:
+    if files and not unchanged:  # first_seen_at of a (path, file_id) carries over, in SQL
+        con.execute("create or replace temp table landing_scan as select * from raw.landing_files limit 0")
         _insert_columns(
             con,
-            "raw.landing_files",
+            "landing_scan",
             {
                 "path": [f.path for f in files],
                 "round_id": [f.round_id for f in files],
@@ -322,9 +320,20 @@ def ingest(
                 "file_id": file_ids,
                 "check_name": [f.check_name for f in files],
                 "detail": [f.detail for f in files],
-                "first_seen_at": [first_seen.get((f.path, i), loaded_at) for f, i in zip(files, file_ids)],
             },
         )
+        con.execute(
+            """create or replace temp table landing_scan as
+               select s.* exclude (first_seen_at), coalesce(p.first_seen_at, $1) as first_seen_at
+               from landing_scan s
+               left join raw.landing_files p on p.path = s.path and p.file_id is not distinct from s.file_id""",
+            [loaded_at],
+        )
+        con.execute("delete from raw.landing_files")
+        con.execute("insert into raw.landing_files by name select * from landing_scan")
+        con.execute("drop table landing_scan")
+    elif not files:
+        con.execute("delete from raw.landing_files")
     sig = hashlib.sha256()
     for f, fid in zip(files, file_ids):
         sig.update(f"{f.path}\0{fid}\0{f.check_name}\n".encode())

@@ -15,7 +15,7 @@ from .registry import Registry
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(slots=True)
 class LandingFile:
     """One file found in a round's progress/ or exam/ folder."""
 
