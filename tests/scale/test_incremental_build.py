@@ -1,4 +1,5 @@
-"""Incremental dbt builds (per-file exam rows and progress returns) give the same warehouse as a full build of the same landing zone."""
+"""Incremental dbt builds (per-file exam rows and progress returns) give the same warehouse as a full build
+of the same landing zone."""
 
 from __future__ import annotations
 

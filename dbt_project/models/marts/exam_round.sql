@@ -3,16 +3,16 @@ with
 
 pooled as (
     select
-        s.round_id,
-        sum(s.examinees) as examinees,
-        sum(s.absent) as absent,
-        {{ stable_sum('s.score_sum', 's.file_id, s.rank_level, s.bin') }} / nullif(sum(s.scored), 0) as avg_score,
-        sum(s.pass_count) as pass_count,
-        sum(s.excellent_count) as excellent_count,
-        sum(s.full_score_count) as full_score_count
-    from {{ ref('int_exam__file_stats') }} as s
-    semi join {{ ref('int_exam__in_force') }} as f on f.file_id = s.file_id
-    group by s.round_id
+        t.round_id,
+        sum(t.examinees) as examinees,
+        sum(t.absent) as absent,
+        {{ stable_sum('t.score_sum', 't.file_id') }} / nullif(sum(t.scored), 0) as avg_score,
+        sum(t.pass_count) as pass_count,
+        sum(t.excellent_count) as excellent_count,
+        sum(t.full_score_count) as full_score_count
+    from {{ ref('int_exam__file_totals') }} as t
+    semi join {{ ref('int_exam__in_force') }} as f on f.file_id = t.file_id
+    group by t.round_id
 ),
 
 units as (

@@ -1,22 +1,21 @@
--- One row per (round, unit) with at least one valid attended exam row: the in-force sheet's partial
--- aggregates (int_exam__file_stats) added up.
+-- One row per (round, unit) with at least one valid attended exam row: the totals of the unit's sheet
+-- in force (int_exam__file_totals).
 with
 
 units as (
     select
-        s.round_id,
-        s.unit_code,
-        sum(s.examinees) as examinees,
-        sum(s.absent) as absent,
-        {{ stable_sum('s.score_sum', 's.rank_level, s.bin') }} / nullif(sum(s.scored), 0) as avg_score,
-        sum(s.pass_count) as pass_count,
-        sum(s.fail_count) as fail_count,
-        sum(s.excellent_count) as excellent_count,
-        sum(s.full_score_count) as full_score_count,
-        sum(s.discipline_incidents) as discipline_incidents
-    from {{ ref('int_exam__file_stats') }} as s
-    semi join {{ ref('int_exam__in_force') }} as f on f.file_id = s.file_id
-    group by all
+        t.round_id,
+        t.unit_code,
+        t.examinees,
+        t.absent,
+        t.score_sum / nullif(t.scored, 0) as avg_score,
+        t.pass_count,
+        t.fail_count,
+        t.excellent_count,
+        t.full_score_count,
+        t.discipline_incidents
+    from {{ ref('int_exam__file_totals') }} as t
+    semi join {{ ref('int_exam__in_force') }} as f on f.file_id = t.file_id
 )
 
 select
