@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import duckdb
 import pytest
 from landing_builder import rows, run_pipeline
 
@@ -17,6 +18,19 @@ def built(tmp_path_factory):
     con = run_pipeline(SAMPLE_LANDING, wh)
     yield Settings(landing=SAMPLE_LANDING, warehouse=wh), con
     con.close()
+
+
+def test_data_tests_of_incremental_models_check_the_rows_the_build_added(built):
+    """The where config renders to this build's invocation id, which the full build wrote on every row."""
+    settings, con = built
+    work = duckdb.connect(str(settings.work_db), read_only=True)
+    try:
+        ids = work.execute("select distinct dbt_invocation_id from intermediate.int_exam__file_rows").fetchall()
+    finally:
+        work.close()
+    assert len(ids) == 1
+    compiled = list((settings.work_dir / "dbt_target" / "run").rglob("unique_combination_int_exam__file_rows_*.sql"))
+    assert len(compiled) == 1 and f"where dbt_invocation_id = '{ids[0][0]}'" in compiled[0].read_text()
 
 
 def test_dbt_unit_tests_pass(built):

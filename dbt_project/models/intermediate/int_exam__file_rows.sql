@@ -72,5 +72,6 @@ select
         when n_versions = 1 then 'duplicate'
         else 'conflicting'
     end as copy_status,
-    not has_error and n_versions = 1 and copy_number = 1 as is_counted
+    not has_error and n_versions = 1 and copy_number = 1 as is_counted,
+    '{{ invocation_id }}' as dbt_invocation_id
 from copies

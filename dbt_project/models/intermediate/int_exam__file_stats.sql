@@ -36,6 +36,7 @@ select
     count_if(status = 'attended' and score < pass_mark)::bigint as fail_count,
     count_if(status = 'attended' and score >= excellent_mark)::bigint as excellent_count,
     count_if(status = 'attended' and score = exam_full_marks)::bigint as full_score_count,
-    count_if(status = 'attended' and discipline_note is not null)::bigint as discipline_incidents
+    count_if(status = 'attended' and discipline_note is not null)::bigint as discipline_incidents,
+    '{{ invocation_id }}' as dbt_invocation_id
 from rows
 group by all
