@@ -38,8 +38,14 @@ class DbtResult:
     warnings: list[str]
 
 
-def run_dbt(args: list[str], work_db: Path, work_dir: Path, vars_: dict | None = None) -> DbtResult:
-    """Invoke `dbt <args>` against work_db; raise DbtError when a node errors or fails."""
+def run_dbt(
+    args: list[str], work_db: Path, work_dir: Path, vars_: dict | None = None, env: dict[str, str] | None = None
+) -> DbtResult:
+    """Invoke `dbt <args>` against work_db; raise DbtError when a node errors or fails.
+
+    `env` holds environment variables the models read at run time (e.g. REFORMWATCH_AS_OF), set only
+    for this invocation; unlike --vars, they do not make dbt re-parse the project.
+    """
     from dbt.cli.main import dbtRunner  # lazy: dbt's import costs about a second
 
     os.environ["REFORMWATCH_WORK_DB"] = str(work_db)
@@ -59,10 +65,17 @@ def run_dbt(args: list[str], work_db: Path, work_dir: Path, vars_: dict | None =
     if vars_:
         full += ["--vars", json.dumps(vars_)]
     log.debug("dbt %s", " ".join(full))
+    saved = {k: os.environ.get(k) for k in env or {}}
+    os.environ.update(env or {})
     try:
         res = dbtRunner().invoke(full)
     finally:
         _release_duckdb()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     if res.exception is not None:
         raise DbtError(f"dbt {args[0]} could not run: {res.exception}")
     failures, warnings, nodes = [], [], 0

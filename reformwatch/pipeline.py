@@ -184,7 +184,7 @@ def build_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: S
                 ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if full_refresh else [])],
                 settings.work_db,
                 settings.work_dir,
-                {"as_of": as_of.isoformat()},
+                env={"REFORMWATCH_AS_OF": as_of.isoformat()},
             )
             summary.phases["dbt"] = time.perf_counter() - t1
             con = _connect_work(settings)
