@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from landing_builder import BEFORE_DEADLINE, exam_rows, issues, progress_row, rows, run_pipeline
 
+from reformwatch.config import Settings
+
 
 def reform_units(con) -> dict[str, dict]:
     return {r["unit_code"]: r for r in rows(con, "select * from marts.reform_unit_round")}
@@ -191,6 +193,9 @@ def test_missing_submission_only_after_deadline(landing, warehouse, tmp_path):
     i = only(con, "missing_submission")
     assert i["unit_code"] == "AAA" and i["file_path"] is None and i["severity"] == "error"
     assert rows(con, "select units_missing from marts.reform_round")[0]["units_missing"] == 1
+    # the as-of reaches dbt at run time: a new value does not make dbt re-parse the whole project
+    dbt_log = (Settings(warehouse=warehouse).work_dir / "logs" / "dbt.log").read_text(encoding="utf-8")
+    assert "Unable to do partial parsing because config vars" not in dbt_log
 
 
 def test_missing_exam_results_when_only_absent_rows(landing, warehouse):
