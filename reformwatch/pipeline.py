@@ -156,7 +156,7 @@ def ingest_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: 
 
 
 def build_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: Say = log.info) -> None:
-    """dbt build (models, checks as dbt tests), then publish the warehouse atomically."""
+    """dbt build (models, checks as dbt tests), Great Expectations, then publish the warehouse atomically."""
     with refresh_lock(settings.lock_file, settings.lock_timeout_s, say):
         con = _connect_work(settings)
         try:
@@ -169,82 +169,95 @@ def build_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: S
                 con.execute("update raw.pipeline_state set incremental_basis = null")
         finally:
             con.close()
-        t1 = time.perf_counter()
-        say(
-            "build: dbt build (staging -> intermediate -> marts, dq; "
-            + (
-                "full refresh: first build, or models or registries changed) ..."
-                if full_refresh
-                else "incremental) ..."
-            )
-        )
         with CheckpointWorker() as checks:  # GX imports in a child process while dbt builds
-            _crash_point("dbt")
-            res = run_dbt(
-                ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if full_refresh else [])],
-                settings.work_db,
-                settings.work_dir,
-                env={"REFORMWATCH_AS_OF": as_of.isoformat()},
-            )
-            summary.phases["dbt"] = time.perf_counter() - t1
-            con = _connect_work(settings)
-            try:
-                con.execute("update raw.pipeline_state set incremental_basis = ?", [basis])
-            finally:
-                con.close()
-            say(f"build: {res.nodes} dbt nodes ok ({summary.phases['dbt']:.1f} s)")
+            _dbt_build(settings, as_of, full_refresh, basis, summary, say)
             _crash_point("checks")
-            t_gx = time.perf_counter()
-            say("checks: Great Expectations suites (raw warns, marts fails the run) ...")
-            quality = checks.run(settings.work_db, settings.gx_dir, settings.data_docs_dir)
-            con = duckdb.connect(str(settings.work_db))
-            try:
-                store_results(con, quality)
-            finally:
-                con.close()
-            summary.data_docs = quality.docs_index
-            summary.phases["checks"] = time.perf_counter() - t_gx
-            say(
-                f"checks: {len(quality.rows)} expectations, {len(quality.failed)} failed "
-                f"({summary.phases['checks']:.1f} s); Data Docs: {quality.docs_index}"
-            )
-            if quality.run_failures:
-                first = "; ".join(
-                    f"{r['round_id']} {r['suite']}: {r['expectation']} {r['column_name'] or ''} ({r['observed_value']})"
-                    for r in quality.run_failures[:3]
-                )
-                checks.finish()  # the Data Docs show the failures
-                raise QualityGateError(
-                    f"{len(quality.run_failures)} marts expectation(s) failed, the warehouse was not published: "
-                    f"{first}. Details: dq.expectation_results in {settings.work_db}, Data Docs {quality.docs_index}"
-                )
-            t2 = time.perf_counter()
-            summary.rebuilt = True
-            con = duckdb.connect(str(settings.work_db), read_only=True)
-            try:
-                summary.issues = dict(con.execute("select severity, count(*) from dq.issues group by 1").fetchall())
-            finally:
-                con.close()
-            record_run(settings, summary, "succeeded")
-            publish(
-                settings.work_db,
-                settings.warehouse,
-                runs=ops.read_runs(settings.work_dir),
-                hook=_crash_point,
-                analyst_copy=settings.analyst_warehouse,
-            )
-            summary.phases["publish"] = time.perf_counter() - t2
-            say(f"publish: {settings.warehouse} ({summary.phases['publish']:.1f} s)")
-            t3 = time.perf_counter()
-            summary.reports = refresh_reports(settings.warehouse, settings.reports_dir, settings.work_db)
-            summary.phases["report"] = time.perf_counter() - t3
-            if summary.reports:
-                say(f"report: bulletins for {', '.join(summary.reports)} in {settings.reports_dir}")
-            con = _connect_work(settings)
-            try:
-                con.execute("update raw.pipeline_state set built_signature = ?", [pending])
-            finally:
-                con.close()
+            _run_checks(settings, checks, summary, say)
+            _publish_and_report(settings, summary, say)
+        con = _connect_work(settings)
+        try:
+            con.execute("update raw.pipeline_state set built_signature = ?", [pending])
+        finally:
+            con.close()
+
+
+def _dbt_build(
+    settings: Settings, as_of: datetime, full_refresh: bool, basis: str, summary: RunSummary, say: Say
+) -> None:
+    """dbt build of models, seed and data tests; a full refresh when models or registries changed."""
+    t1 = time.perf_counter()
+    say(
+        "build: dbt build (staging -> intermediate -> marts, dq; "
+        + ("full refresh: first build, or models or registries changed) ..." if full_refresh else "incremental) ...")
+    )
+    _crash_point("dbt")
+    res = run_dbt(
+        ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if full_refresh else [])],
+        settings.work_db,
+        settings.work_dir,
+        env={"REFORMWATCH_AS_OF": as_of.isoformat()},
+    )
+    summary.phases["dbt"] = time.perf_counter() - t1
+    con = _connect_work(settings)
+    try:
+        con.execute("update raw.pipeline_state set incremental_basis = ?", [basis])
+    finally:
+        con.close()
+    say(f"build: {res.nodes} dbt nodes ok ({summary.phases['dbt']:.1f} s)")
+
+
+def _run_checks(settings: Settings, checks: CheckpointWorker, summary: RunSummary, say: Say) -> None:
+    """Great Expectations suites into dq; raise QualityGateError (nothing published) when a marts suite failed."""
+    t_gx = time.perf_counter()
+    say("checks: Great Expectations suites (raw warns, marts fails the run) ...")
+    quality = checks.run(settings.work_db, settings.gx_dir, settings.data_docs_dir)
+    con = duckdb.connect(str(settings.work_db))
+    try:
+        store_results(con, quality)
+    finally:
+        con.close()
+    summary.data_docs = quality.docs_index
+    summary.phases["checks"] = time.perf_counter() - t_gx
+    say(
+        f"checks: {len(quality.rows)} expectations, {len(quality.failed)} failed "
+        f"({summary.phases['checks']:.1f} s); Data Docs: {quality.docs_index}"
+    )
+    if quality.run_failures:
+        first = "; ".join(
+            f"{r['round_id']} {r['suite']}: {r['expectation']} {r['column_name'] or ''} ({r['observed_value']})"
+            for r in quality.run_failures[:3]
+        )
+        checks.finish()  # the Data Docs show the failures
+        raise QualityGateError(
+            f"{len(quality.run_failures)} marts expectation(s) failed, the warehouse was not published: "
+            f"{first}. Details: dq.expectation_results in {settings.work_db}, Data Docs {quality.docs_index}"
+        )
+
+
+def _publish_and_report(settings: Settings, summary: RunSummary, say: Say) -> None:
+    """Record the run, publish marts/dq/ops (and the analysts' copy), regenerate changed bulletins."""
+    t2 = time.perf_counter()
+    summary.rebuilt = True
+    con = duckdb.connect(str(settings.work_db), read_only=True)
+    try:
+        summary.issues = dict(con.execute("select severity, count(*) from dq.issues group by 1").fetchall())
+    finally:
+        con.close()
+    record_run(settings, summary, "succeeded")
+    publish(
+        settings.work_db,
+        settings.warehouse,
+        runs=ops.read_runs(settings.work_dir),
+        hook=_crash_point,
+        analyst_copy=settings.analyst_warehouse,
+    )
+    summary.phases["publish"] = time.perf_counter() - t2
+    say(f"publish: {settings.warehouse} ({summary.phases['publish']:.1f} s)")
+    t3 = time.perf_counter()
+    summary.reports = refresh_reports(settings.warehouse, settings.reports_dir, settings.work_db)
+    summary.phases["report"] = time.perf_counter() - t3
+    if summary.reports:
+        say(f"report: bulletins for {', '.join(summary.reports)} in {settings.reports_dir}")
 
 
 def record_run(settings: Settings, summary: RunSummary, status: str, error: str | None = None) -> None:
