@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -38,9 +37,7 @@ class DbtResult:
     warnings: list[str]
 
 
-def run_dbt(
-    args: list[str], work_db: Path, work_dir: Path, vars_: dict | None = None, env: dict[str, str] | None = None
-) -> DbtResult:
+def run_dbt(args: list[str], work_db: Path, work_dir: Path, env: dict[str, str] | None = None) -> DbtResult:
     """Invoke `dbt <args>` against work_db; raise DbtError when a node errors or fails.
 
     `env` holds environment variables the models read at run time (e.g. REFORMWATCH_AS_OF), set only
@@ -62,8 +59,6 @@ def run_dbt(
         str(work_dir / "logs"),
         "--quiet",
     ]
-    if vars_:
-        full += ["--vars", json.dumps(vars_)]
     log.debug("dbt %s", " ".join(full))
     saved = {k: os.environ.get(k) for k in env or {}}
     os.environ.update(env or {})

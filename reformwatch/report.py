@@ -554,7 +554,7 @@ def write_unit_feedback(work_db: Path, round_id: str, out_dir: Path) -> int:
                    join raw.files rf on rf.file_id = f.file_id
                    join staging.stg_landing__rounds rd on rd.round_id = f.round_id
                    where f.round_id = $1
-                     and f.file_id in (select file_id from intermediate.int_exam__file_stats)""",
+                     and f.file_id in (select file_id from intermediate.int_exam__file_totals)""",
                 [round_id],
             ).fetchall()
         )

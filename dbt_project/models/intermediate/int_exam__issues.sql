@@ -48,8 +48,7 @@ issues as (
         || sc.min_examinees || ' the round requires for this unit; add the missing cadres to the sheet'
     from in_force as s
     inner join {{ ref('stg_landing__scope') }} as sc on sc.round_id = s.round_id and sc.unit_code = s.unit_code
-    left join (select file_id, sum(examinees + absent) as n_counted from {{ ref('int_exam__file_stats') }}
-               group by file_id) as n
+    left join (select file_id, examinees + absent as n_counted from {{ ref('int_exam__file_totals') }}) as n
         on n.file_id = s.file_id
     where coalesce(n.n_counted, 0) < sc.min_examinees
 
