@@ -21,7 +21,11 @@ def built(tmp_path_factory):
 
 
 def test_data_tests_of_incremental_models_check_the_rows_the_build_added(built):
-    """The where config renders to this build's invocation id, which the full build wrote on every row."""
+    """The row-level tests of the incremental models filter on the running build's invocation id.
+
+    The first build wrote its id on every row; a second dbt invocation (partial parsing keeps the
+    parsed project) must filter on its own id, not on the id of the build that parsed the project.
+    """
     settings, con = built
     work = duckdb.connect(str(settings.work_db), read_only=True)
     try:
@@ -29,8 +33,23 @@ def test_data_tests_of_incremental_models_check_the_rows_the_build_added(built):
     finally:
         work.close()
     assert len(ids) == 1
-    compiled = list((settings.work_dir / "dbt_target" / "run").rglob("unique_combination_int_exam__file_rows_*.sql"))
-    assert len(compiled) == 1 and f"where dbt_invocation_id = '{ids[0][0]}'" in compiled[0].read_text()
+    target = settings.work_dir / "dbt_target"
+
+    def compiled_filter() -> tuple[str, str]:
+        results = json.loads((target / "run_results.json").read_text())
+        sql = [
+            r["compiled_code"]
+            for r in results["results"]
+            if r["unique_id"].startswith("test.reformwatch.unique_combination_int_exam__file_rows_")
+        ]
+        assert len(sql) == 1
+        return results["metadata"]["invocation_id"], sql[0]
+
+    first, sql = compiled_filter()
+    assert first == ids[0][0] and f"where dbt_invocation_id = '{first}'" in sql
+    run_dbt(["test", "--select", "int_exam__file_rows"], settings.work_db, settings.work_dir)
+    second, sql = compiled_filter()
+    assert second != first and f"where dbt_invocation_id = '{second}'" in sql
 
 
 def test_dbt_unit_tests_pass(built):
