@@ -187,8 +187,8 @@ def _load_chunk(con: duckdb.DuckDBPyConnection, chunk: list[_NewFile]) -> None:
     with tempfile.TemporaryDirectory(prefix="reformwatch-") as tmp_dir:
         for kind in KINDS:
             bulk = [nf for nf in chunk if nf.f.kind == kind and nf.parse_path == "bulk" and not nf.read_error]
-            retry = _bulk_load(con, kind, bulk, tmp_dir)
             singles = [nf for nf in chunk if nf.f.kind == kind and nf.parse_path == "per_file" and not nf.read_error]
+            retry = _bulk_load(con, kind, bulk, tmp_dir)  # marks the files it rejects per_file: listed once
             for nf in singles + retry:
                 _per_file_load(con, kind, nf, tmp_dir)
     for nf in chunk:

@@ -93,6 +93,15 @@ def test_bulk_and_per_file_paths_load_the_same_rows(tmp_path):
         ).fetchone()[0]
         is None
     )
+    for kind in ("exam", "progress"):  # a file the bulk pass rejected is loaded once, by the per-file pass
+        assert (
+            con.execute(f"select file_id, row_number from raw.{kind}_rows group by all having count(*) > 1").fetchall()
+            == []
+        )
+    assert con.execute(
+        "select f.n_rows, count(*) from raw.progress_rows r join raw.files f using (file_id) "
+        "where f.unit_code = 'BBB' group by all"
+    ).fetchall() == [(1, 1)]
 
 
 def test_chunked_loading_gives_the_same_rows(tmp_path, monkeypatch):
