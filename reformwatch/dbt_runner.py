@@ -6,6 +6,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .config import DBT_PROJECT_DIR
 
@@ -37,33 +38,59 @@ class DbtResult:
     warnings: list[str]
 
 
-def run_dbt(args: list[str], work_db: Path, work_dir: Path, env: dict[str, str] | None = None) -> DbtResult:
-    """Invoke `dbt <args>` against work_db; raise DbtError when a node errors or fails.
-
-    `env` holds environment variables the models read at run time (e.g. REFORMWATCH_AS_OF), set only
-    for this invocation; unlike --vars, they do not make dbt re-parse the project.
-    """
-    from dbt.cli.main import dbtRunner  # lazy: dbt's import costs about a second
-
-    os.environ["REFORMWATCH_WORK_DB"] = str(work_db)
-    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    full = [
+def _dbt_args(args: list[str], work_dir: Path, target: str = "dbt_target") -> list[str]:
+    return [
         *args,
         "--project-dir",
         str(DBT_PROJECT_DIR),
         "--profiles-dir",
         str(DBT_PROJECT_DIR),
         "--target-path",
-        str(work_dir / "dbt_target"),
+        str(work_dir / target),
         "--log-path",
         str(work_dir / "logs"),
         "--quiet",
     ]
+
+
+def parse_project(work_db: Path, work_dir: Path) -> Any:
+    """Parse the dbt project (partial parsing, own target folder) without touching work_db; the Manifest.
+
+    Run by the dbt worker while the pipeline ingests: a build given this manifest skips dbt's parse.
+    """
+    from dbt.cli.main import dbtRunner
+
+    os.environ["REFORMWATCH_WORK_DB"] = str(work_db)
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    res = dbtRunner().invoke(_dbt_args(["parse"], work_dir, target="dbt_parse"))
+    if res.exception is not None or not res.success:
+        raise DbtError(f"dbt parse failed: {res.exception or 'see the dbt log in ' + str(work_dir / 'logs')}")
+    return res.result
+
+
+def run_dbt(
+    args: list[str],
+    work_db: Path,
+    work_dir: Path,
+    env: dict[str, str] | None = None,
+    manifest: Any = None,
+) -> DbtResult:
+    """Invoke `dbt <args>` against work_db; raise DbtError when a node errors or fails.
+
+    `env` holds environment variables the models read at run time (e.g. REFORMWATCH_AS_OF), set only
+    for this invocation; unlike --vars, they do not make dbt re-parse the project. `manifest` is a
+    parsed project (parse_project) that dbt then uses instead of parsing again.
+    """
+    from dbt.cli.main import dbtRunner  # lazy: dbt's import costs about a second
+
+    os.environ["REFORMWATCH_WORK_DB"] = str(work_db)
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    full = _dbt_args(args, work_dir)
     log.debug("dbt %s", " ".join(full))
     saved = {k: os.environ.get(k) for k in env or {}}
     os.environ.update(env or {})
     try:
-        res = dbtRunner().invoke(full)
+        res = dbtRunner(manifest=manifest).invoke(full)
     finally:
         _release_duckdb()
         for k, v in saved.items():

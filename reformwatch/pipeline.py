@@ -18,7 +18,7 @@ import duckdb
 
 from . import ops, sql_functions
 from .config import DBT_PROJECT_DIR, PROJECT_ROOT, Settings, connect_work_db
-from .dbt_runner import run_dbt
+from .dbt_worker import DbtWorker
 from .ingest import IngestResult, ensure_schema, ingest
 from .publish import LockTimeout, publish, refresh_lock
 from .quality import store_results
@@ -155,9 +155,16 @@ def ingest_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: 
     return built != signature or not settings.warehouse.is_file()
 
 
-def build_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: Say = log.info) -> None:
-    """dbt build (models, checks as dbt tests), Great Expectations, then publish the warehouse atomically."""
-    with refresh_lock(settings.lock_file, settings.lock_timeout_s, say):
+def build_phase(
+    settings: Settings, as_of: datetime, summary: RunSummary, say: Say = log.info, dbt: DbtWorker | None = None
+) -> None:
+    """dbt build (models, checks as dbt tests), Great Expectations, then publish the warehouse atomically.
+
+    `dbt` is a worker started earlier (it parses the project meanwhile); without one, one starts here.
+    """
+    with contextlib.ExitStack() as stack, refresh_lock(settings.lock_file, settings.lock_timeout_s, say):
+        if dbt is None:
+            dbt = stack.enter_context(DbtWorker(settings.work_db, settings.work_dir))
         con = _connect_work(settings)
         try:
             pending, registries, built_basis = con.execute(
@@ -170,7 +177,7 @@ def build_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: S
         finally:
             con.close()
         with CheckpointWorker() as checks:  # GX imports in a child process while dbt builds
-            _dbt_build(settings, as_of, full_refresh, basis, summary, say)
+            _dbt_build(settings, dbt, as_of, full_refresh, basis, summary, say)
             _crash_point("checks")
             _run_checks(settings, checks, summary, say)
             _publish_and_report(settings, summary, say)
@@ -182,7 +189,13 @@ def build_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: S
 
 
 def _dbt_build(
-    settings: Settings, as_of: datetime, full_refresh: bool, basis: str, summary: RunSummary, say: Say
+    settings: Settings,
+    dbt: DbtWorker,
+    as_of: datetime,
+    full_refresh: bool,
+    basis: str,
+    summary: RunSummary,
+    say: Say,
 ) -> None:
     """dbt build of models, seed and data tests; a full refresh when models or registries changed."""
     t1 = time.perf_counter()
@@ -191,10 +204,8 @@ def _dbt_build(
         + ("full refresh: first build, or models or registries changed) ..." if full_refresh else "incremental) ...")
     )
     _crash_point("dbt")
-    res = run_dbt(
+    res = dbt.run(
         ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if full_refresh else [])],
-        settings.work_db,
-        settings.work_dir,
         env={"REFORMWATCH_AS_OF": as_of.isoformat()},
     )
     summary.phases["dbt"] = time.perf_counter() - t1
@@ -298,9 +309,9 @@ def run(settings: Settings, as_of: datetime, say: Say = log.info, trigger: str =
     Raises PipelineError (and subclasses), RegistryError, DbtError or LockTimeout when it cannot run.
     """
     summary = new_summary(settings, as_of, trigger)
-    with recorded(settings, summary, say):
-        if ingest_phase(settings, as_of, summary, say):
-            build_phase(settings, as_of, summary, say)
+    with recorded(settings, summary, say), DbtWorker(settings.work_db, settings.work_dir) as dbt:
+        if ingest_phase(settings, as_of, summary, say):  # meanwhile the worker parses the dbt project
+            build_phase(settings, as_of, summary, say, dbt)
         else:
             say("build: nothing new since the last refresh; dbt build and checks skipped")
             record_run(settings, summary, "succeeded")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 
 import duckdb
 import pytest
@@ -10,6 +12,7 @@ from landing_builder import rows, run_pipeline
 
 from reformwatch.config import SAMPLE_LANDING, Settings
 from reformwatch.dbt_runner import DbtError, run_dbt
+from reformwatch.dbt_worker import DbtWorker
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +55,37 @@ def test_data_tests_of_incremental_models_check_the_rows_the_build_added(built):
     assert second != first and f"where dbt_invocation_id = '{second}'" in sql
 
 
+@pytest.mark.parametrize("child", ["works", "dies"])
+def test_dbt_in_the_worker_process_equals_dbt_in_this_one(built, tmp_path, child, caplog):
+    """The worker parses ahead and builds with that manifest; a dead worker falls back to this process."""
+    settings, _ = built
+    args = ["test", "--select", "int_exam__file_rows stg_landing__files"]
+    here = run_dbt(args, settings.work_db, settings.work_dir)
+    command = None if child == "works" else [sys.executable, "-c", "raise SystemExit(3)"]
+    with DbtWorker(settings.work_db, settings.work_dir, command) as worker:
+        there = worker.run(args)
+    assert here.nodes >= 3 and there == here
+    assert ("dbt worker failed" in caplog.text) == (child == "dies")
+
+
+def test_a_failing_node_in_the_worker_is_named_in_the_error(built, tmp_path):
+    settings, _ = built
+    db = tmp_path / "work.duckdb"
+    shutil.copy(settings.work_db, db)
+    con = duckdb.connect(str(db))
+    con.execute("insert into marts.exam_round select * from marts.exam_round")
+    con.close()
+    with DbtWorker(db, tmp_path / "work") as worker, pytest.raises(DbtError, match="unique_exam_round_round_id"):
+        worker.run(["test", "--select", "exam_round"])
+
+
+def test_a_run_with_nothing_to_build_stops_the_worker(built, tmp_path):
+    settings, _ = built
+    with DbtWorker(settings.work_db, tmp_path / "work") as worker:
+        proc = worker._proc
+    assert proc.poll() is not None
+
+
 def test_dbt_unit_tests_pass(built):
     settings, _ = built
     res = run_dbt(["test", "--select", "test_type:unit"], settings.work_db, settings.work_dir)
@@ -60,7 +94,6 @@ def test_dbt_unit_tests_pass(built):
 
 def test_a_wrong_definition_fails_the_unit_tests(built, tmp_path, monkeypatch):
     """The unit tests can fail: a copy of the project with pass = score > pass_mark is caught."""
-    import shutil
 
     from reformwatch import dbt_runner
 

@@ -1,0 +1,122 @@
+"""dbt in a child process that imports dbt and parses the project while the pipeline ingests.
+
+dbt's import and parse cost about 3 s per run whatever the data. The child does both at the start of
+a run (parsing does not open the work database, which ingest holds), then waits for one build request
+on stdin, builds with the parsed manifest, writes the outcome to a file and exits, so the work
+database is free again when the parent reads the outcome. A run with nothing new stops the child
+unused. If the child fails, the build runs again in this process, so an error surfaces with its own
+traceback. The child dies with its parent (Linux), so a killed run leaves no build behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+from .dbt_runner import DbtError, DbtResult, parse_project, run_dbt
+
+log = logging.getLogger(__name__)
+
+
+class DbtWorker:
+    """One dbt invocation in a child process started early; a context manager around a run.
+
+    Leaving the block stops the child if it still runs (nothing to build, or an error).
+    """
+
+    def __init__(self, work_db: Path, work_dir: Path, command: list[str] | None = None) -> None:
+        self.work_db, self.work_dir = work_db, work_dir
+        work_dir.mkdir(parents=True, exist_ok=True)
+        self._tmp = tempfile.TemporaryDirectory(prefix="reformwatch-dbt-")
+        self._stderr = open(Path(self._tmp.name) / "stderr", "w+b")  # noqa: SIM115 - closed in __exit__
+        self._proc = subprocess.Popen(
+            command or [sys.executable, "-m", "reformwatch.dbt_worker", str(work_db), str(work_dir)],
+            stdin=subprocess.PIPE,
+            stderr=self._stderr,
+        )
+
+    def run(self, args: list[str], env: dict[str, str] | None = None) -> DbtResult:
+        """`dbt <args>` (see dbt_runner.run_dbt) in the child; in this process if the child failed."""
+        out = Path(self._tmp.name) / "outcome.pickle"
+        try:
+            self._proc.stdin.write(pickle.dumps((args, env, out)))
+            self._proc.stdin.close()
+        except OSError:  # the child died before it read the request
+            pass
+        self._proc.wait()
+        if out.is_file():
+            ok, value = pickle.loads(out.read_bytes())
+            if ok:
+                return value
+            raise DbtError(value)
+        self._stderr.seek(0)
+        err = self._stderr.read().decode(errors="replace").strip().splitlines()
+        log.warning(
+            "the dbt worker failed (exit %s: %s); running dbt in this process",
+            self._proc.returncode,
+            err[-1] if err else "no message",
+        )
+        return run_dbt(args, self.work_db, self.work_dir, env=env)
+
+    def close(self) -> None:
+        """Stop the child if it still runs."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+
+    def __enter__(self) -> DbtWorker:
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        try:
+            self.close()
+        finally:
+            for stream in (self._proc.stdin, self._stderr):
+                if stream and not stream.closed:
+                    with contextlib.suppress(OSError):  # a pipe the child never read
+                        stream.close()
+            self._tmp.cleanup()
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when its parent dies (no orphaned build holding the work database)."""
+    with contextlib.suppress(Exception):  # not Linux: the child still exits when stdin closes
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the parent died before prctl
+        raise SystemExit(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    work_db, work_dir = (Path(a) for a in (argv or sys.argv[1:]))
+    _die_with_parent()
+    try:
+        manifest = parse_project(work_db, work_dir)
+    except DbtError as e:  # the build parses again and reports the error with its context
+        log.warning("%s", e)
+        manifest = None
+    try:
+        args, env, out = pickle.load(sys.stdin.buffer)
+    except EOFError:  # the parent had nothing to build
+        return 0
+    try:
+        outcome = (True, run_dbt(args, work_db, work_dir, env=env, manifest=manifest))
+    except DbtError as e:
+        outcome = (False, str(e))
+    tmp = out.with_suffix(".part")
+    tmp.write_bytes(pickle.dumps(outcome))
+    os.replace(tmp, out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
