@@ -16,6 +16,7 @@ TABLES = (
     "marts.exam_level_round",
     "marts.exam_round",
     "marts.exam_score_bins",
+    "marts.exam_absence_reasons",
     "marts.reform_round",
     "marts.reform_unit_round",
     "marts.unit_round_sources",

@@ -6,7 +6,12 @@ sheets as (select * from {{ ref('int_exam__sheets') }}),
 
 in_force as (select * from {{ ref('int_exam__in_force') }}),
 
-counted as (select * from {{ ref('int_exam__rows') }}),
+copies as (  -- duplicate or conflicting copies among the error-free rows of the sheet in force
+    select r.*
+    from {{ ref('int_exam__file_exceptions') }} as r
+    semi join in_force as s on s.file_id = r.file_id
+    where not r.has_error and r.copy_status != 'unique'
+),
 
 issues as (
     select file_id, 'unit_code_mismatch' as check_name, null::bigint as row_number,
@@ -38,8 +43,7 @@ issues as (
             then ' on identical rows; one is counted: delete the extra copies'
             else ' with different contents; none is counted until the sheet keeps one correct row for the examinee'
         end
-    from counted
-    where copy_status != 'unique'
+    from copies
     group by file_id, examinee_id
 
     union all

@@ -1,6 +1,6 @@
 {{ config(materialized='view') }}
 -- Row-level checks on the rows of the exam sheet in force: one row per (row, problem). A view: the few
--- rows with a problem are found in one scan of int_exam__file_rows and unpivoted when issues are built.
+-- rows with a problem (int_exam__file_exceptions) are unpivoted when issues are built.
 with
 
 problem_rows as materialized (
@@ -12,7 +12,7 @@ problem_rows as materialized (
         {%- for name in row_check_names() %}
         r.check_{{ name }}{{ "," if not loop.last }}
         {%- endfor %}
-    from {{ ref('int_exam__file_rows') }} as r
+    from {{ ref('int_exam__file_exceptions') }} as r
     semi join {{ ref('int_exam__in_force') }} as s on s.file_id = r.file_id
     where coalesce({% for name in row_check_names() %}r.check_{{ name }}{{ ", " if not loop.last }}{% endfor %})
         is not null

@@ -12,10 +12,11 @@ scope as (
     inner join rounds as rd on rd.round_id = sc.round_id
 ),
 
-attended as (
-    select distinct round_id, file_unit_code as unit_code
-    from {{ ref('int_exam__rows') }}
-    where is_counted and status = 'attended'
+attended as (  -- sheets in force with a counted attended examinee (per-sheet totals, not 10M rows)
+    select distinct t.round_id, t.unit_code
+    from {{ ref('int_exam__file_totals') }} as t
+    semi join {{ ref('int_exam__in_force') }} as f on f.file_id = t.file_id
+    where t.examinees > 0
 )
 
 select sc.round_id, sc.unit_code, 'progress' as source, 'missing_submission' as check_name,

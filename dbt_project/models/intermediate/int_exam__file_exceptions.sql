@@ -1,0 +1,28 @@
+{{ per_file_incremental('exam') }}
+-- The rows of each exam sheet that issues or absence counts need: a row-check problem, a duplicate or
+-- conflicting copy, or an absence. A few percent of int_exam__file_rows, so the issue and absence
+-- models read this instead of scanning every row on every run. Incremental per file like it.
+select
+    file_id,
+    round_id,
+    file_unit_code,
+    row_number,
+    path,
+    examinee_id,
+    status,
+    absence_reason,
+    {%- for name in row_check_names() %}
+    check_{{ name }},
+    {%- endfor %}
+    has_error,
+    copy_status,
+    is_counted,
+    '{{ invocation_id }}' as dbt_invocation_id
+from {{ ref('int_exam__file_rows') }}
+where file_id in ({{ new_readable_files('exam') }})
+    and (
+        status = 'absent'
+        or copy_status != 'unique'
+        or coalesce({% for name in row_check_names() %}check_{{ name }}{{ ", " if not loop.last }}{% endfor %})
+        is not null
+    )
