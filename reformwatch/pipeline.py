@@ -221,7 +221,7 @@ def _run_checks(settings: Settings, checks: CheckpointWorker, summary: RunSummar
     """Great Expectations suites into dq; raise QualityGateError (nothing published) when a marts suite failed."""
     t_gx = time.perf_counter()
     say("checks: Great Expectations suites (raw warns, marts fails the run) ...")
-    quality = checks.run(settings.work_db, settings.gx_dir, settings.data_docs_dir)
+    quality = checks.run(settings.work_db, settings.gx_dir, settings.data_docs_dir, reuse=True)
     con = duckdb.connect(str(settings.work_db))
     try:
         store_results(con, quality)
@@ -229,9 +229,10 @@ def _run_checks(settings: Settings, checks: CheckpointWorker, summary: RunSummar
         con.close()
     summary.data_docs = quality.docs_index
     summary.phases["checks"] = time.perf_counter() - t_gx
+    reused = f", {len(quality.reused)} suite/round batch(es) reused (inputs unchanged)" if quality.reused else ""
     say(
         f"checks: {len(quality.rows)} expectations, {len(quality.failed)} failed "
-        f"({summary.phases['checks']:.1f} s); Data Docs: {quality.docs_index}"
+        f"({summary.phases['checks']:.1f} s{reused}); Data Docs: {quality.docs_index}"
     )
     if quality.run_failures:
         first = "; ".join(

@@ -40,13 +40,15 @@ class CheckpointWorker:
             stderr=self._stderr,
         )
 
-    def run(self, work_db: Path, gx_dir: Path, docs_dir: Path, suites: list[Suite] | None = None) -> QualityResult:
+    def run(
+        self, work_db: Path, gx_dir: Path, docs_dir: Path, suites: list[Suite] | None = None, reuse: bool = False
+    ) -> QualityResult:
         """Validate every suite (default: expectations/) for every round; see quality.run_checkpoint."""
         suites = suites if suites is not None else load_suites()
         out = Path(self._tmp.name) / "result.pickle"
         said = b""
         try:
-            self._proc.stdin.write(pickle.dumps((work_db, gx_dir, docs_dir, suites, out)))
+            self._proc.stdin.write(pickle.dumps((work_db, gx_dir, docs_dir, suites, out, reuse)))
             self._proc.stdin.close()
             said = self._proc.stdout.readline()
         except OSError:  # the child died before it read the request
@@ -61,7 +63,7 @@ class CheckpointWorker:
             self._proc.returncode,
             err[-1] if err else "no message",
         )
-        return run_checkpoint(work_db, gx_dir, docs_dir, suites)
+        return run_checkpoint(work_db, gx_dir, docs_dir, suites, reuse=reuse)
 
     def finish(self) -> None:
         """Wait for the child to build Data Docs."""
@@ -94,7 +96,7 @@ def main() -> int:
     os.dup2(2, 1)
     preload()
     try:
-        work_db, gx_dir, docs_dir, suites, out = pickle.load(sys.stdin.buffer)
+        work_db, gx_dir, docs_dir, suites, out, reuse = pickle.load(sys.stdin.buffer)
     except EOFError:  # the parent stopped before the checks (dbt failed): nothing to do
         return 0
 
@@ -105,7 +107,7 @@ def main() -> int:
         signal.write(DONE)
         signal.flush()
 
-    run_checkpoint(work_db, gx_dir, docs_dir, suites, validated)
+    run_checkpoint(work_db, gx_dir, docs_dir, suites, validated, reuse=reuse)
     return 0
 
 

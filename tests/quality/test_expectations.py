@@ -138,3 +138,35 @@ def test_failing_marts_suite_fails_the_run_and_publishes_nothing(tmp_path, monke
     con.close()
     con = duckdb.connect(str(Settings(warehouse=wh).work_db), read_only=True)
     assert rows(con, "select count(*) as n from dq.issues where check_name = 'marts_expectation_failed'")[0]["n"] == 1
+
+
+def test_raw_batches_whose_sheets_did_not_change_reuse_their_results(tmp_path):
+    """A progress resubmission validates the progress suite again; the exam rows suite keeps its results."""
+    from landing_builder import AFTER_DEADLINE, Landing
+
+    land = Landing(tmp_path / "landing").good_round()
+    settings = Settings(landing=land.root, warehouse=tmp_path / "w.duckdb")
+
+    def refresh() -> tuple[list[str], dict]:
+        log: list[str] = []
+        run(settings, parse_as_of(AFTER_DEADLINE), say=log.append)
+        con = duckdb.connect(str(settings.warehouse), read_only=True)
+        got = {
+            (r["suite"], r["expectation"], r["column_name"]): r
+            for r in rows(con, "select * from dq.expectation_results")
+        }
+        con.close()
+        return log, got
+
+    _, first = refresh()
+    land.progress("AAA", "AAA__v2.csv", service_items_online=41)
+    log, second = refresh()
+    assert any("1 suite/round batch(es) reused" in m for m in log)
+    assert first.keys() == second.keys()
+    for key, row in second.items():
+        same = row["checked_at"] == first[key]["checked_at"]
+        assert same == (key[0] == "raw_exam_rows"), key
+    fresh = run_checkpoint(settings.work_db, tmp_path / "gx", tmp_path / "docs")  # no reuse: all validated
+    assert _comparable(fresh) == sorted(
+        (tuple((k, v) for k, v in r.items() if k != "checked_at") for r in second.values()), key=repr
+    )
