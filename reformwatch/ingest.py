@@ -210,6 +210,52 @@ def _insert_columns(con: duckdb.DuckDBPyConnection, table: str, columns: dict[st
     con.execute(f"insert into {table} ({', '.join(names)}) select {select}", [columns[n] for n in names])
 
 
+LANDING_COLUMNS = (
+    "path",
+    "round_id",
+    "kind",
+    "unit_code",
+    "version",
+    "ext",
+    "size",
+    "mtime_ns",
+    "file_id",
+    "check_name",
+    "detail",
+)
+
+
+def _update_landing_files(
+    con: duckdb.DuckDBPyConnection, files: list, file_ids: list[int | None], loaded_at: datetime
+) -> None:
+    """Make raw.landing_files this scan (one row per path), writing only the rows that differ.
+
+    A (path, file_id) keeps the first_seen_at it had; a new one is first seen now.
+    """
+    current = [
+        (f.path, f.round_id, f.kind, f.unit_code, f.version, f.ext, f.size, f.mtime_ns, i, f.check_name, f.detail)
+        for f, i in zip(files, file_ids)
+    ]
+    previous = set(con.execute(f"select {', '.join(LANDING_COLUMNS)} from raw.landing_files").fetchall())
+    added = [r for r in current if r not in previous]
+    gone = {r[0] for r in previous.difference(current)}  # paths whose row changed or that left
+    if not added and not gone:
+        return
+    if added:
+        con.execute("create or replace temp table landing_added as select * from raw.landing_files limit 0")
+        _insert_columns(con, "landing_added", {c: [r[i] for r in added] for i, c in enumerate(LANDING_COLUMNS)})
+        con.execute(
+            """update landing_added a set first_seen_at = p.first_seen_at from raw.landing_files p
+               where p.path = a.path and p.file_id is not distinct from a.file_id"""
+        )
+        con.execute("update landing_added set first_seen_at = $1 where first_seen_at is null", [loaded_at])
+    if gone:
+        con.execute("delete from raw.landing_files where path in (select unnest($1::varchar[]))", [sorted(gone)])
+    if added:
+        con.execute("insert into raw.landing_files by name select * from landing_added")
+        con.execute("drop table landing_added")
+
+
 def ingest(
     con: duckdb.DuckDBPyConnection,
     landing: Path,
@@ -299,41 +345,7 @@ def ingest(
     for fid, size, mtime in touched:
         con.execute("update raw.files set size = ?, mtime_ns = ? where file_id = ?", [size, mtime, fid])
 
-    previous = con.execute("select path, file_id, check_name, detail from raw.landing_files").fetchall()
-    unchanged = len(previous) == len(files) and set(previous) == {
-        (f.path, i, f.check_name, f.detail) for f, i in zip(files, file_ids)
-    }
-    if files and not unchanged:  # first_seen_at of a (path, file_id) carries over, in SQL
-        con.execute("create or replace temp table landing_scan as select * from raw.landing_files limit 0")
-        _insert_columns(
-            con,
-            "landing_scan",
-            {
-                "path": [f.path for f in files],
-                "round_id": [f.round_id for f in files],
-                "kind": [f.kind for f in files],
-                "unit_code": [f.unit_code for f in files],
-                "version": [f.version for f in files],
-                "ext": [f.ext for f in files],
-                "size": [f.size for f in files],
-                "mtime_ns": [f.mtime_ns for f in files],
-                "file_id": file_ids,
-                "check_name": [f.check_name for f in files],
-                "detail": [f.detail for f in files],
-            },
-        )
-        con.execute(
-            """create or replace temp table landing_scan as
-               select s.* exclude (first_seen_at), coalesce(p.first_seen_at, $1) as first_seen_at
-               from landing_scan s
-               left join raw.landing_files p on p.path = s.path and p.file_id is not distinct from s.file_id""",
-            [loaded_at],
-        )
-        con.execute("delete from raw.landing_files")
-        con.execute("insert into raw.landing_files by name select * from landing_scan")
-        con.execute("drop table landing_scan")
-    elif not files:
-        con.execute("delete from raw.landing_files")
+    _update_landing_files(con, files, file_ids, loaded_at)
     sig = hashlib.sha256()
     for f, fid in zip(files, file_ids):
         sig.update(f"{f.path}\0{fid}\0{f.check_name}\n".encode())

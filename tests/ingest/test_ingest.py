@@ -119,3 +119,27 @@ def test_chunked_loading_gives_the_same_rows(tmp_path, monkeypatch):
         "select f.path, r.* exclude (file_id) from raw.exam_rows r join raw.files f using (file_id) order by all"
     ).fetchall()
     assert res.files_read == 37 and chunked == whole and len(whole) == 582
+
+
+def test_landing_snapshot_follows_the_scan_and_keeps_first_seen(tmp_path):
+    """raw.landing_files is rewritten only where the scan differs; a (path, version) keeps first_seen_at."""
+    import os
+
+    landing = tmp_path / "landing"
+    shutil.copytree(SAMPLE_LANDING, landing)
+    db = tmp_path / "w.duckdb"
+    con, _ = do_ingest(landing, db)
+    first = dict(con.execute("select path, first_seen_at from raw.landing_files").fetchall())
+    con.close()
+    exam = landing / "2018-R1" / "exam"
+    touched = exam / "AIC.csv"
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))  # same content
+    (exam / "COAL.csv").unlink()
+    shutil.copy(exam / "ENV.csv", exam / "ENV__v2.csv")
+    con, res = do_ingest(landing, db)
+    snap = {r[0]: r[1:] for r in con.execute("select path, mtime_ns, first_seen_at from raw.landing_files").fetchall()}
+    assert res.files_read == 1 and len(snap) == 37
+    assert "2018-R1/exam/COAL.csv" not in snap
+    assert snap["2018-R1/exam/AIC.csv"] == (touched.stat().st_mtime_ns, first["2018-R1/exam/AIC.csv"])
+    assert snap["2018-R1/exam/ENV__v2.csv"][1] > max(first.values())
+    assert all(snap[p][1] == first[p] for p in snap if p != "2018-R1/exam/ENV__v2.csv")
