@@ -22,3 +22,19 @@
     delete from {{ this }} where file_id not in
         (select file_id from {{ ref('stg_landing__files') }} where kind = '{{ kind }}' and is_readable)
 {%- endmacro %}
+
+{#- A predicate on `column` that keeps the rows of new_readable_files(kind). In an incremental run the
+    new file_ids are looked up first and written into the SQL as constants, so DuckDB skips the row
+    groups of files already built (min/max per row group) instead of joining every row. -#}
+{% macro new_file_filter(kind, column='file_id') -%}
+    {%- if execute and is_incremental() -%}
+        {%- set ids = run_query(new_readable_files(kind) ~ ' order by 1').columns[0].values() -%}
+        {%- if ids | length == 0 -%}
+            false
+        {%- else -%}
+            {{ column }} between {{ ids | min }} and {{ ids | max }} and {{ column }} in ({{ ids | join(', ') }})
+        {%- endif -%}
+    {%- else -%}
+        {{ column }} in ({{ new_readable_files(kind) }})
+    {%- endif -%}
+{%- endmacro %}

@@ -1,7 +1,9 @@
 {{ per_file_incremental('exam') }}
 -- The rows of each exam sheet that issues or absence counts need: a row-check problem, a duplicate or
 -- conflicting copy, or an absence. A few percent of int_exam__file_rows, so the issue and absence
--- models read this instead of scanning every row on every run. Incremental per file like it.
+-- models read this instead of scanning every row on every run. Incremental per file like it; each
+-- sheet also gets one row 0 (every other column empty, so no consumer's condition matches it): a sheet
+-- without exceptions is then known as built and not looked at again.
 select
     file_id,
     round_id,
@@ -19,10 +21,21 @@ select
     is_counted,
     '{{ invocation_id }}' as dbt_invocation_id
 from {{ ref('int_exam__file_rows') }}
-where file_id in ({{ new_readable_files('exam') }})
+where {{ new_file_filter('exam') }}
     and (
         status = 'absent'
         or copy_status != 'unique'
         or coalesce({% for name in row_check_names() %}check_{{ name }}{{ ", " if not loop.last }}{% endfor %})
         is not null
     )
+
+union all by name
+select
+    file_id,
+    round_id,
+    unit_code as file_unit_code,
+    0 as row_number,
+    path,
+    '{{ invocation_id }}' as dbt_invocation_id
+from {{ ref('stg_landing__files') }}
+where {{ new_file_filter('exam') }}

@@ -6,8 +6,6 @@
 -- or NULL); rows with an error-severity problem are not counted.
 with
 
-new_files as ({{ new_readable_files('exam') }}),
-
 error_checks as (
     select list(check_name) as names from {{ ref('checks') }} where severity = 'error'
 ),
@@ -40,7 +38,7 @@ checked as (
         end as check_absent_without_reason
     from {{ ref('stg_landing__exam_rows') }} as r
     inner join {{ ref('stg_landing__rounds') }} as rd on rd.round_id = r.round_id
-    where r.file_id in (select file_id from new_files)
+    where {{ new_file_filter('exam', 'r.file_id') }}
 ),
 
 flagged as (

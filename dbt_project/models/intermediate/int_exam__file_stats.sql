@@ -5,8 +5,6 @@
 -- score_sum adds the scores in row order, so re-runs give bit-identical averages.
 with
 
-new_files as ({{ new_readable_files('exam') }}),
-
 rows as (
     select
         r.*,
@@ -18,7 +16,7 @@ rows as (
         end as bin
     from {{ ref('int_exam__file_rows') }} as r
     inner join {{ ref('stg_landing__rounds') }} as rd on rd.round_id = r.round_id
-    where r.is_counted and r.file_id in (select file_id from new_files)
+    where r.is_counted and {{ new_file_filter('exam', 'r.file_id') }}
 )
 
 select

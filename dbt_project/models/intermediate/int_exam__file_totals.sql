@@ -16,5 +16,5 @@ select
     sum(full_score_count)::bigint as full_score_count,
     sum(discipline_incidents)::bigint as discipline_incidents
 from {{ ref('int_exam__file_stats') }}
-where file_id in ({{ new_readable_files('exam') }})
+where {{ new_file_filter('exam') }}
 group by file_id, round_id, unit_code

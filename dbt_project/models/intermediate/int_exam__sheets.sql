@@ -6,7 +6,7 @@ with
 
 files as (
     select * from {{ ref('stg_landing__files') }}
-    where file_id in ({{ new_readable_files('exam') }})
+    where {{ new_file_filter('exam') }}
 ),
 
 row_stats as (

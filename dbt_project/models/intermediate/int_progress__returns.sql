@@ -6,7 +6,7 @@ with
 
 files as (
     select * from {{ ref('stg_landing__files') }}
-    where file_id in ({{ new_readable_files('progress') }})
+    where {{ new_file_filter('progress') }}
 ),
 
 row_counts as (
