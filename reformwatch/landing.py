@@ -41,6 +41,10 @@ class LandingFile:
 def _entry(root: Path, round_id: str, kind: str, entry: os.DirEntry) -> LandingFile:
     rel = f"{round_id}/{kind}/{entry.name}"
     st = entry.stat(follow_symlinks=False)
+    if stat.S_ISREG(st.st_mode):  # the common case: a regular file with a valid name
+        parsed = parse_file_name(entry.name)
+        if parsed is not None:
+            return LandingFile(rel, round_id, kind, *parsed, st.st_size, st.st_mtime_ns)
     f = LandingFile(rel, round_id, kind, None, None, None, st.st_size, st.st_mtime_ns)
     if stat.S_ISLNK(st.st_mode):
         target = Path(os.path.realpath(entry.path))
@@ -87,9 +91,14 @@ def scan(landing: Path, registry: Registry, max_file_bytes: int) -> list[Landing
                 continue
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
+            round_known = round_id in known_rounds
+            in_scope = registry.scope.get(round_id, ())
             for entry in entries:
                 f = _entry(root, round_id, kind, entry)
-                if f.readable and round_id not in known_rounds:
+                if f.check_name is None and f.unit_code in in_scope:  # registered and in scope: fine
+                    files.append(f)
+                    continue
+                if f.readable and not round_known:
                     f.reject(
                         "unknown_unit",
                         f"{f.path}: folder {round_id}/ is not a round listed in rounds.csv, so no unit is in "
@@ -102,7 +111,7 @@ def scan(landing: Path, registry: Registry, max_file_bytes: int) -> list[Landing
                         f"{f.path}: unit code {f.unit_code} is not in units.csv; the file was not read. "
                         "Check the code in the file name against the office's unit list",
                     )
-                elif f.readable and f.unit_code not in registry.scope.get(round_id, ()):
+                elif f.readable and f.unit_code not in in_scope:
                     f.reject(
                         "unknown_unit",
                         f"{f.path}: unit {f.unit_code} ({registry.units[f.unit_code]}) is not in scope.csv "

@@ -99,19 +99,28 @@ def publish(
     point leaves either the old or the new file, never a partial one. With analyst_copy, also
     publish a copy without any individual's data (marts, redacted dq) the same way.
     """
-    _publish_one(work_db, warehouse, runs=runs, hook=hook, redact=False)
-    if analyst_copy is not None:
-        _publish_one(work_db, analyst_copy, runs=None, hook=None, redact=True)
+    con = duckdb.connect(str(work_db))  # the refresh lock is held: no other process has it open
+    try:
+        _publish_one(con, warehouse, runs=runs, hook=hook, redact=False)
+        if analyst_copy is not None:
+            _publish_one(con, analyst_copy, runs=None, hook=None, redact=True)
+    finally:
+        con.close()
 
 
 def _publish_one(
-    work_db: Path, target: Path, *, runs: list[dict] | None, hook: Callable[[str], None] | None, redact: bool
+    con: duckdb.DuckDBPyConnection,
+    target: Path,
+    *,
+    runs: list[dict] | None,
+    hook: Callable[[str], None] | None,
+    redact: bool,
 ) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.publishing")
     for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
         stale.unlink(missing_ok=True)
-    con = duckdb.connect(str(work_db))  # the refresh lock is held: no other process has it open
+    committed = False
     try:
         con.execute(f"attach {sql_str(str(tmp))} as pub")
         tables = con.execute(
@@ -119,6 +128,7 @@ def _publish_one(
             f"where database_name = current_database() and schema_name in {PUBLISHED_SCHEMAS} "
             "order by schema_name, table_name"
         ).fetchall()
+        con.execute("begin")  # one commit for the whole copy (tables, hundreds of comments, history)
         for schema in PUBLISHED_SCHEMAS:
             con.execute(f"create schema if not exists pub.{schema}")
         for schema, table in tables:
@@ -133,11 +143,16 @@ def _publish_one(
             from .ops import write_runs_table
 
             write_runs_table(con, "pub.ops", runs)
+        con.execute("commit")
+        committed = True
         if hook:
             hook("publish")
-        con.execute("detach pub")
     finally:
-        con.close()
+        if not committed:
+            with contextlib.suppress(duckdb.Error):  # no transaction yet if attach failed
+                con.execute("rollback")
+        with contextlib.suppress(duckdb.Error):
+            con.execute("detach pub")
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
     os.replace(tmp, target)

@@ -141,14 +141,17 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
     if not er or not rr:
         raise LookupError(f"round {round_id} is not in the warehouse (see marts.reform_round)")
     title, previous = _round_title(q, round_id, work_db)
-    units = q.rows(
-        "select * exclude (submitted_at) from marts.exam_unit_round where round_id = ? "
+    units = q.rows(  # the columns the bulletin shows: a national round has 100,000 of these rows
+        "select unit_code, unit_name, rank_in_round, examinees, absent, avg_score, pass_rate, excellent_rate, "
+        "full_score_count, fail_count, discipline_incidents from marts.exam_unit_round where round_id = ? "
         "order by rank_in_round, unit_code",
         [round_id],
     )
     levels = {r["rank_level"]: r for r in q.rows("select * from marts.exam_level_round where round_id = ?", [round_id])}
-    reform = q.rows(  # timestamps are not shown, and converting 100,000 of them costs a noticeable time
-        "select * exclude (submitted_at) from marts.reform_unit_round where round_id = ? order by unit_code", [round_id]
+    reform = q.rows(
+        "select unit_code, unit_name, one_visit_items, materials_reduction_rate, online_rate, negative_cases, "
+        "secret_inspection_groups, source_file from marts.reform_unit_round where round_id = ? order by unit_code",
+        [round_id],
     )
     bins = q.rows("select * from marts.exam_score_bins where round_id = ? order by bin", [round_id])
     absences = q.rows(
@@ -160,16 +163,21 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
         [round_id],
     )
     marks = q.one("""select max(score_to) as full_marks from marts.exam_score_bins where round_id = ?""", [round_id])
-    unit_names = {
+    unit_names = {  # of the units this round's issues name
         r["unit_code"]: r["unit_name"]
         for r in q.rows(
-            """select unit_code, unit_name from marts.reform_unit_round
-               union select unit_code, unit_name from marts.exam_unit_round"""
+            """select unit_code, unit_name from (select unit_code, unit_name from marts.reform_unit_round
+                                                 union select unit_code, unit_name from marts.exam_unit_round) u
+               semi join (select unit_code from dq.issues where round_id = $1) i using (unit_code)""",
+            [round_id],
         )
     }
     issues = q.rows("select * from dq.issues where round_id = ? order by unit_code, source, check_name", [round_id])
     prev_units = (
-        {r["unit_code"]: r for r in q.rows("select * from marts.exam_unit_round where round_id = ?", [previous])}
+        {
+            r["unit_code"]: r
+            for r in q.rows("select unit_code, avg_score from marts.exam_unit_round where round_id = ?", [previous])
+        }
         if previous
         else {}
     )
