@@ -15,18 +15,16 @@ import logging
 import os
 import pickle
 import signal
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
-from types import TracebackType
 
+from .child_worker import ChildWorker
 from .dbt_runner import DbtError, DbtResult, parse_project, run_dbt
 
 log = logging.getLogger(__name__)
 
 
-class DbtWorker:
+class DbtWorker(ChildWorker):
     """One dbt invocation in a child process started early; a context manager around a run.
 
     Leaving the block stops the child if it still runs (nothing to build, or an error).
@@ -35,17 +33,13 @@ class DbtWorker:
     def __init__(self, work_db: Path, work_dir: Path, command: list[str] | None = None) -> None:
         self.work_db, self.work_dir = work_db, work_dir
         work_dir.mkdir(parents=True, exist_ok=True)
-        self._tmp = tempfile.TemporaryDirectory(prefix="reformwatch-dbt-")
-        self._stderr = open(Path(self._tmp.name) / "stderr", "w+b")  # noqa: SIM115 - closed in __exit__
-        self._proc = subprocess.Popen(
-            command or [sys.executable, "-m", "reformwatch.dbt_worker", str(work_db), str(work_dir)],
-            stdin=subprocess.PIPE,
-            stderr=self._stderr,
+        super().__init__(
+            command or [sys.executable, "-m", "reformwatch.dbt_worker", str(work_db), str(work_dir)], "reformwatch-dbt-"
         )
 
     def run(self, args: list[str], env: dict[str, str] | None = None) -> DbtResult:
         """`dbt <args>` (see dbt_runner.run_dbt) in the child; in this process if the child failed."""
-        out = Path(self._tmp.name) / "outcome.pickle"
+        out = self.scratch / "outcome.pickle"
         try:
             self._proc.stdin.write(pickle.dumps((args, env, out)))
             self._proc.stdin.close()
@@ -57,33 +51,12 @@ class DbtWorker:
             if ok:
                 return value
             raise DbtError(value)
-        self._stderr.seek(0)
-        err = self._stderr.read().decode(errors="replace").strip().splitlines()
         log.warning(
             "the dbt worker failed (exit %s: %s); running dbt in this process",
             self._proc.returncode,
-            err[-1] if err else "no message",
+            self.last_error_line(),
         )
         return run_dbt(args, self.work_db, self.work_dir, env=env)
-
-    def close(self) -> None:
-        """Stop the child if it still runs."""
-        if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
-
-    def __enter__(self) -> DbtWorker:
-        return self
-
-    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        try:
-            self.close()
-        finally:
-            for stream in (self._proc.stdin, self._stderr):
-                if stream and not stream.closed:
-                    with contextlib.suppress(OSError):  # a pipe the child never read
-                        stream.close()
-            self._tmp.cleanup()
 
 
 def _die_with_parent() -> None:

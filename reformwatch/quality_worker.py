@@ -13,10 +13,9 @@ import os
 import pickle
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
-from types import TracebackType
 
+from .child_worker import ChildWorker
 from .quality import QualityResult, Suite, load_suites, preload, run_checkpoint
 
 log = logging.getLogger(__name__)
@@ -24,20 +23,17 @@ log = logging.getLogger(__name__)
 DONE = b"validated\n"
 
 
-class CheckpointWorker:
+class CheckpointWorker(ChildWorker):
     """One checkpoint run in a child process; a context manager around dbt, the checks and publishing.
 
     Leaving the block normally waits for Data Docs; leaving it with an exception stops the child.
     """
 
     def __init__(self, command: list[str] | None = None) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix="reformwatch-checks-")
-        self._stderr = open(Path(self._tmp.name) / "stderr", "w+b")  # noqa: SIM115 - closed in close()
-        self._proc = subprocess.Popen(
+        super().__init__(
             command or [sys.executable, "-m", "reformwatch.quality_worker"],
-            stdin=subprocess.PIPE,
+            "reformwatch-checks-",
             stdout=subprocess.PIPE,
-            stderr=self._stderr,
         )
 
     def run(
@@ -45,7 +41,7 @@ class CheckpointWorker:
     ) -> QualityResult:
         """Validate every suite (default: expectations/) for every round; see quality.run_checkpoint."""
         suites = suites if suites is not None else load_suites()
-        out = Path(self._tmp.name) / "result.pickle"
+        out = self.scratch / "result.pickle"
         said = b""
         try:
             self._proc.stdin.write(pickle.dumps((work_db, gx_dir, docs_dir, suites, out, reuse)))
@@ -56,12 +52,10 @@ class CheckpointWorker:
         if said == DONE and out.is_file():
             return pickle.loads(out.read_bytes())
         self.close()
-        self._stderr.seek(0)
-        err = self._stderr.read().decode(errors="replace").strip().splitlines()
         log.warning(
             "the checks worker failed (exit %s: %s); running the checks in this process",
             self._proc.returncode,
-            err[-1] if err else "no message",
+            self.last_error_line(),
         )
         return run_checkpoint(work_db, gx_dir, docs_dir, suites, reuse=reuse)
 
@@ -70,25 +64,7 @@ class CheckpointWorker:
         if self._proc.poll() is None:
             self._proc.wait()
 
-    def close(self) -> None:
-        """Stop the child if it still runs."""
-        if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
-
-    def __enter__(self) -> CheckpointWorker:
-        return self
-
-    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        try:
-            if exc_type is None:
-                self.finish()
-            self.close()
-        finally:
-            for stream in (self._proc.stdin, self._proc.stdout, self._stderr):
-                if stream and not stream.closed:
-                    stream.close()
-            self._tmp.cleanup()
+    on_success = finish
 
 
 def main() -> int:

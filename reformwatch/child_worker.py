@@ -1,0 +1,50 @@
+"""A child process that does one job for the pipeline: spawned early, given one pickled request on stdin."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+
+class ChildWorker:
+    """The plumbing shared by the dbt and checks workers: a scratch folder, stderr kept for the error
+    message, and a context manager that stops the child when the block is left."""
+
+    def __init__(self, command: list[str], prefix: str, stdout: int | None = None) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix=prefix)
+        self.scratch = Path(self._tmp.name)
+        self._stderr = open(self.scratch / "stderr", "w+b")  # noqa: SIM115 - closed in __exit__
+        self._proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=stdout, stderr=self._stderr)
+
+    def last_error_line(self) -> str:
+        """The last line the child wrote to stderr, for a log message."""
+        self._stderr.seek(0)
+        err = self._stderr.read().decode(errors="replace").strip().splitlines()
+        return err[-1] if err else "no message"
+
+    def close(self) -> None:
+        """Stop the child if it still runs."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+
+    def on_success(self) -> None:
+        """Called when the block is left without an exception, before the child is stopped."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        try:
+            if exc_type is None:
+                self.on_success()
+            self.close()
+        finally:
+            for stream in (self._proc.stdin, self._proc.stdout, self._stderr):
+                if stream and not stream.closed:
+                    with contextlib.suppress(OSError):  # a pipe the child never read
+                        stream.close()
+            self._tmp.cleanup()
