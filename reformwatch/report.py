@@ -47,16 +47,6 @@ CHECK_ZH = {
 KIND_ZH = {"progress": "工作进展报表", "exam": "考试成绩表", "expectations": "数据校验"}
 LEVELS = ("厅级", "处级", "科级")
 
-# Characters that make a spreadsheet treat a cell as a formula (CSV injection).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise_cell(value: object) -> object:
-    """Prefix text that a spreadsheet would run as a formula with an apostrophe; numbers pass."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
-
 
 def pct(x: float | None) -> str:
     return "—" if x is None else f"{x * 100:.1f}%"
@@ -511,7 +501,8 @@ FEEDBACK_HEADER = (
 
 
 def _neutral(col: str) -> str:
-    """SQL: a cell a spreadsheet would run as a formula gets a leading apostrophe."""
+    """SQL: a text cell a spreadsheet would run as a formula (starts with = + - @ tab or CR; CSV
+    injection) gets a leading apostrophe. Only text columns go through it; numbers are written as numbers."""
     return f"case when regexp_matches({col}, '^[=+\\-@\\t\\r]') then '''' || {col} else {col} end"
 
 

@@ -8,11 +8,12 @@ import json
 import re
 from pathlib import Path
 
+import duckdb
 import pytest
 from landing_builder import Landing, exam_rows, run_pipeline
 
 from reformwatch.config import SAMPLE_LANDING
-from reformwatch.report import LIST_MAX, TABLE_HEAD, head_and_tail, names, neutralise_cell
+from reformwatch.report import LIST_MAX, TABLE_HEAD, _neutral, head_and_tail, names
 
 
 def read_csv(path: Path, encoding: str = "utf-8") -> list[dict]:
@@ -200,12 +201,19 @@ def test_round_over_round_chart_when_a_previous_round_exists(tmp_path):
         ("+1", "'+1"),
         ("-2+3", "'-2+3"),
         ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
         ("normal", "normal"),
-        (85.0, 85.0),
+        ("a=b", "a=b"),
+        (None, None),
     ],
 )
 def test_csv_injection_is_neutralised(cell, safe):
-    assert neutralise_cell(cell) == safe
+    """The SQL rule the unit feedback files use for their text cells."""
+    con = duckdb.connect()
+    try:
+        assert con.execute(f"select {_neutral('c')} from (select ?::varchar as c)", [cell]).fetchone()[0] == safe
+    finally:
+        con.close()
 
 
 def test_unit_file_neutralises_formula_cells(tmp_path):
