@@ -12,6 +12,13 @@ def sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def insert_columns(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list]) -> None:
+    """Insert Python column lists in one statement (DuckDB unnests them; no per-row round trips)."""
+    names = list(columns)
+    select = ", ".join(f"unnest(${i + 1}) as {n}" for i, n in enumerate(names))
+    con.execute(f"insert into {table} ({', '.join(names)}) select {select}", [columns[n] for n in names])
+
+
 def read_csv_text(con: duckdb.DuckDBPyConnection, text: str, table: str, *, tmp_dir: str | None = None) -> list[str]:
     """Parse CSV `text` (header first) into temp table `table` (all VARCHAR, plus row_number).
 

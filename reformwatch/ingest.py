@@ -23,7 +23,7 @@ import duckdb
 
 from . import sql_functions
 from .contract import ALL_COLUMNS, KINDS, REQUIRED_COLUMNS
-from .csvload import read_csv_text, sql_str
+from .csvload import insert_columns, read_csv_text, sql_str
 from .decode import DecodeError, decode_bytes, split_header
 from .landing import LandingFile, scan
 from .registry import Registry
@@ -203,13 +203,6 @@ def _known_files(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, tuple[int, i
     return latest, by_hash
 
 
-def _insert_columns(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list]) -> None:
-    """Insert Python column lists in one statement (DuckDB unnests them; no per-row round trips)."""
-    names = list(columns)
-    select = ", ".join(f"unnest(${i + 1}) as {n}" for i, n in enumerate(names))
-    con.execute(f"insert into {table} ({', '.join(names)}) select {select}", [columns[n] for n in names])
-
-
 LANDING_COLUMNS = (
     "path",
     "round_id",
@@ -243,7 +236,7 @@ def _update_landing_files(
         return
     if added:
         con.execute("create or replace temp table landing_added as select * from raw.landing_files limit 0")
-        _insert_columns(con, "landing_added", {c: [r[i] for r in added] for i, c in enumerate(LANDING_COLUMNS)})
+        insert_columns(con, "landing_added", {c: [r[i] for r in added] for i, c in enumerate(LANDING_COLUMNS)})
         con.execute(
             """update landing_added a set first_seen_at = p.first_seen_at from raw.landing_files p
                where p.path = a.path and p.file_id is not distinct from a.file_id"""
@@ -320,7 +313,7 @@ def ingest(
     result.rows_loaded = sum(nf.n_rows for nf in new)
 
     if new:
-        _insert_columns(
+        insert_columns(
             con,
             "raw.files",
             {

@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from .config import EXPECTATIONS_DIR, connect_work_db
+from .csvload import insert_columns
 
 log = logging.getLogger(__name__)
 
@@ -304,9 +305,10 @@ def _store(con: duckdb.DuckDBPyConnection, result: QualityResult) -> None:
     con.execute("create or replace table raw.expectation_inputs (suite varchar, round_id varchar, input_key varchar)")
     if result.input_keys:
         keys = sorted(result.input_keys.items())
-        con.execute(
-            "insert into raw.expectation_inputs select unnest($1), unnest($2), unnest($3)",
-            [[k[0][0] for k in keys], [k[0][1] for k in keys], [k[1] for k in keys]],
+        insert_columns(
+            con,
+            "raw.expectation_inputs",
+            {"suite": [k[0] for k, _ in keys], "round_id": [k[1] for k, _ in keys], "input_key": [v for _, v in keys]},
         )
     con.execute(
         """create or replace table dq.expectation_results (round_id varchar, suite varchar, layer varchar,
@@ -322,9 +324,7 @@ def _store(con: duckdb.DuckDBPyConnection, result: QualityResult) -> None:
         con.execute(f"comment on column dq.expectation_results.{column} is '{text}'")
     if not result.rows:
         return
-    cols = {c: [r[c] for r in result.rows] for c in RESULT_COLUMNS}
-    select = ", ".join(f"unnest(${i + 1}) as {c}" for i, c in enumerate(RESULT_COLUMNS))
-    con.execute(f"insert into dq.expectation_results select {select}", [cols[c] for c in RESULT_COLUMNS])
+    insert_columns(con, "dq.expectation_results", {c: [r[c] for r in result.rows] for c in RESULT_COLUMNS})
     con.execute(
         """insert into dq.issues (round_id, unit_code, source, check_name, severity, detail, file_path, detected_at)
            select round_id, null, 'expectations',
