@@ -4,6 +4,7 @@
 -- models read this instead of scanning every row on every run. Incremental per file like it; each
 -- sheet also gets one row 0 (every other column empty, so no consumer's condition matches it): a sheet
 -- without exceptions is then known as built and not looked at again.
+{% set new_files = new_file_filter('exam') %}{#- the new sheets, looked up once for both parts #}
 select
     file_id,
     round_id,
@@ -21,7 +22,7 @@ select
     is_counted,
     '{{ invocation_id }}' as dbt_invocation_id
 from {{ ref('int_exam__file_rows') }}
-where {{ new_file_filter('exam') }}
+where {{ new_files }}
     and (
         status = 'absent'
         or copy_status != 'unique'
@@ -38,4 +39,4 @@ select
     path,
     '{{ invocation_id }}' as dbt_invocation_id
 from {{ ref('stg_landing__files') }}
-where {{ new_file_filter('exam') }}
+where {{ new_files }}
