@@ -71,6 +71,7 @@ class IngestResult:
     rows_loaded: int = 0
     changed_rounds: set[str] = field(default_factory=set)
     landing_signature: str = ""
+    kind_signatures: dict[str, str] = field(default_factory=dict)  # kind -> digest of its files in the scan
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -339,8 +340,9 @@ def ingest(
         con.execute("update raw.files set size = ?, mtime_ns = ? where file_id = ?", [size, mtime, fid])
 
     _update_landing_files(con, files, file_ids, loaded_at)
-    sig = hashlib.sha256()
+    sigs = {kind: hashlib.sha256() for kind in KINDS}
     for f, fid in zip(files, file_ids):
-        sig.update(f"{f.path}\0{fid}\0{f.check_name}\n".encode())
-    result.landing_signature = sig.hexdigest()
+        sigs[f.kind].update(f"{f.path}\0{fid}\0{f.check_name}\n".encode())
+    result.kind_signatures = {kind: h.hexdigest() for kind, h in sigs.items()}
+    result.landing_signature = hashlib.sha256("|".join(result.kind_signatures.values()).encode()).hexdigest()
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ import duckdb
 
 from . import ops, sql_functions
 from .config import DBT_PROJECT_DIR, PROJECT_ROOT, Settings, connect_work_db
+from .contract import KINDS
 from .dbt_worker import DbtWorker
 from .ingest import IngestResult, ensure_schema, ingest
 from .publish import LockTimeout, publish, refresh_lock
@@ -106,6 +108,8 @@ def _connect_work(settings: Settings) -> duckdb.DuckDBPyConnection:
         con.execute("insert into raw.pipeline_state values (null, null)")
     con.execute("alter table raw.pipeline_state add column if not exists registry_fingerprint varchar")
     con.execute("alter table raw.pipeline_state add column if not exists incremental_basis varchar")
+    for column in ("ingested_parts", "built_parts"):  # JSON: kind -> digest of its files, common -> the rest
+        con.execute(f"alter table raw.pipeline_state add column if not exists {column} varchar")
     return con
 
 
@@ -134,9 +138,13 @@ def ingest_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: 
             passed = sorted(r for r in registry.rounds if _deadline_passed(con, r, as_of))
             registries = _registry_fingerprint(landing, registry.rounds)
             signature = hashlib.sha256("|".join([result.landing_signature, registries, *passed]).encode()).hexdigest()
+            parts = {
+                **result.kind_signatures,
+                "common": hashlib.sha256("|".join([registries, *passed]).encode()).hexdigest(),
+            }
             con.execute(
-                "update raw.pipeline_state set ingested_signature = ?, registry_fingerprint = ?",
-                [signature, registries],
+                "update raw.pipeline_state set ingested_signature = ?, registry_fingerprint = ?, ingested_parts = ?",
+                [signature, registries, json.dumps(parts, sort_keys=True)],
             )
             built = con.execute("select built_signature from raw.pipeline_state").fetchone()[0]
             con.execute("commit")
@@ -167,8 +175,9 @@ def build_phase(
             dbt = stack.enter_context(DbtWorker(settings.work_db, settings.work_dir))
         con = _connect_work(settings)
         try:
-            pending, registries, built_basis = con.execute(
-                "select ingested_signature, registry_fingerprint, incremental_basis from raw.pipeline_state"
+            pending, registries, built_basis, pending_parts, built_parts = con.execute(
+                "select ingested_signature, registry_fingerprint, incremental_basis, ingested_parts, built_parts "
+                "from raw.pipeline_state"
             ).fetchone()
             basis = hashlib.sha256(f"{_project_fingerprint()}|{registries}".encode()).hexdigest()
             full_refresh = basis != built_basis
@@ -176,16 +185,26 @@ def build_phase(
                 con.execute("update raw.pipeline_state set incremental_basis = null")
         finally:
             con.close()
+        unchanged = [] if full_refresh else unchanged_kinds(pending_parts, built_parts)
         with CheckpointWorker() as checks:  # GX imports in a child process while dbt builds
-            _dbt_build(settings, dbt, as_of, full_refresh, basis, summary, say)
+            _dbt_build(settings, dbt, as_of, full_refresh, basis, summary, say, skip=unchanged)
             _crash_point("checks")
             _run_checks(settings, checks, summary, say)
             _publish_and_report(settings, summary, say)
         con = _connect_work(settings)
         try:
-            con.execute("update raw.pipeline_state set built_signature = ?", [pending])
+            con.execute("update raw.pipeline_state set built_signature = ?, built_parts = ?", [pending, pending_parts])
         finally:
             con.close()
+
+
+def unchanged_kinds(pending_parts: str | None, built_parts: str | None) -> list[str]:
+    """The kinds (progress, exam) whose files are those of the last successful build, when nothing else
+    (registries, deadlines passed) changed either: their dbt models (tagged with the kind) need no rebuild."""
+    pending, built = json.loads(pending_parts or "{}"), json.loads(built_parts or "{}")
+    if not pending or pending.get("common") != built.get("common"):
+        return []
+    return [kind for kind in KINDS if kind in pending and pending[kind] == built.get(kind)]
 
 
 def _dbt_build(
@@ -196,18 +215,23 @@ def _dbt_build(
     basis: str,
     summary: RunSummary,
     say: Say,
+    skip: list[str] | None = None,
 ) -> None:
-    """dbt build of models, seed and data tests; a full refresh when models or registries changed."""
+    """dbt build of models, seed and data tests; a full refresh when models or registries changed.
+
+    `skip`: kinds whose models (dbt tag = kind) are left as they are because none of their files changed.
+    """
     t1 = time.perf_counter()
-    say(
-        "build: dbt build (staging -> intermediate -> marts, dq; "
-        + ("full refresh: first build, or models or registries changed) ..." if full_refresh else "incremental) ...")
-    )
+    if full_refresh:
+        how = "full refresh: first build, or models or registries changed"
+    else:
+        how = "incremental" + "".join(f"; {kind} models kept: no {kind} file changed" for kind in skip or [])
+    say(f"build: dbt build (staging -> intermediate -> marts, dq; {how}) ...")
     _crash_point("dbt")
-    res = dbt.run(
-        ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if full_refresh else [])],
-        env={"REFORMWATCH_AS_OF": as_of.isoformat()},
-    )
+    args = ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if full_refresh else [])]
+    if skip:
+        args += ["--exclude", *(f"tag:{kind}" for kind in skip)]
+    res = dbt.run(args, env={"REFORMWATCH_AS_OF": as_of.isoformat()})
     summary.phases["dbt"] = time.perf_counter() - t1
     con = _connect_work(settings)
     try:

@@ -72,6 +72,16 @@ class Suite:
         return self.layer == "marts"
 
     @property
+    def input_sql(self) -> str | None:
+        """SQL of (round_id, digest of what the suite reads): meta.inputs, or a marts suite's own rows."""
+        if self.inputs or self.layer != "marts":
+            return self.inputs
+        return (
+            "select round_id, count(*) || ':' || sum(hash(*columns(*)))::varchar "
+            f"from ({self.query}) as q group by round_id"
+        )
+
+    @property
     def definition(self) -> str:
         """A digest of the suite itself: a changed suite is validated again everywhere."""
         text = json.dumps([self.layer, self.query, self.inputs, self.expectations], sort_keys=True, default=str)
@@ -246,7 +256,7 @@ def run_checkpoint(
         rounds = [r[0] for r in con.execute("select round_id from staging.stg_landing__rounds order by 1").fetchall()]
         basis, previous = _previous_results(con) if reuse else ("", {})
         for suite in suites:
-            digests = dict(con.execute(suite.inputs).fetchall()) if suite.inputs and basis else {}
+            digests = dict(con.execute(suite.input_sql).fetchall()) if suite.input_sql and basis else {}
             for round_id in rounds:
                 if round_id in digests:
                     key = hashlib.sha256(f"{suite.definition}|{basis}|{digests[round_id]}".encode()).hexdigest()

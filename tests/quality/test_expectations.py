@@ -140,8 +140,9 @@ def test_failing_marts_suite_fails_the_run_and_publishes_nothing(tmp_path, monke
     assert rows(con, "select count(*) as n from dq.issues where check_name = 'marts_expectation_failed'")[0]["n"] == 1
 
 
-def test_raw_batches_whose_sheets_did_not_change_reuse_their_results(tmp_path):
-    """A progress resubmission validates the progress suite again; the exam rows suite keeps its results."""
+def test_batches_whose_inputs_did_not_change_reuse_their_results(tmp_path):
+    """A progress resubmission validates the progress suites again (raw and the reform marts); the exam
+    suites keep their results: the exam sheets in force and the exam marts' rows did not change."""
     from landing_builder import AFTER_DEADLINE, Landing
 
     land = Landing(tmp_path / "landing").good_round()
@@ -161,11 +162,11 @@ def test_raw_batches_whose_sheets_did_not_change_reuse_their_results(tmp_path):
     _, first = refresh()
     land.progress("AAA", "AAA__v2.csv", service_items_online=41)
     log, second = refresh()
-    assert any("1 suite/round batch(es) reused" in m for m in log)
+    assert any("4 suite/round batch(es) reused" in m for m in log)
     assert first.keys() == second.keys()
     for key, row in second.items():
         same = row["checked_at"] == first[key]["checked_at"]
-        assert same == (key[0] == "raw_exam_rows"), key
+        assert same == key[0].startswith(("raw_exam_", "marts_exam_")), key
     fresh = run_checkpoint(settings.work_db, tmp_path / "gx", tmp_path / "docs")  # no reuse: all validated
     assert _comparable(fresh) == sorted(
         (tuple((k, v) for k, v in r.items() if k != "checked_at") for r in second.values()), key=repr

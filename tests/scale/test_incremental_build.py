@@ -53,9 +53,22 @@ def test_incremental_builds_equal_full_builds(tmp_path):
     assert any("incremental" in m for m in log) and not any("full refresh" in m for m in log)
     assert_same_as_full_build(land, wh, tmp_path, "resubmission")
 
+    # one kind changes: the other kind's models are kept as they are, and still equal a full build
+    land.progress("BBB", "BBB__v2.csv", service_items_online=39)
+    log = refresh(land.root, wh)
+    assert any("exam models kept: no exam file changed" in m for m in log)
+    assert not any("progress models kept" in m for m in log)
+    assert_same_as_full_build(land, wh, tmp_path, "progress only")
+    land.exam("CCC", "CCC__v2.csv", rows=exam_rows("CCC", scores=[55, 65, 75]))
+    log = refresh(land.root, wh)
+    assert any("progress models kept: no progress file changed" in m for m in log)
+    assert not any("exam models kept" in m for m in log)
+    assert_same_as_full_build(land, wh, tmp_path, "exam only")
+
     # a version removed from the landing zone: its rows leave the incremental table
     (land.root / land.round_id / "exam" / "BBB__v2.csv").unlink()
     (land.root / land.round_id / "exam" / "CCC.csv").unlink()
+    (land.root / land.round_id / "exam" / "CCC__v2.csv").unlink()
     (land.root / land.round_id / "progress" / "AAA__v2.csv").unlink()
     refresh(land.root, wh)
     assert_same_as_full_build(land, wh, tmp_path, "removal")
