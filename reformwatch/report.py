@@ -60,16 +60,18 @@ LIST_MAX = 50  # names listed in a sentence before "等 N 家" (national rounds 
 TABLE_HEAD = 25  # a round with more units shows its first and last TABLE_HEAD in tables and charts
 
 
-def names(items: list[str]) -> str:
+def names(items: list[str], total: int | None = None) -> str:
+    """Items joined into a sentence; past LIST_MAX "等 N 项". `total`: how many there are, if more were not fetched."""
+    total = len(items) if total is None else total
     if not items:
         return "无"
-    if len(items) > LIST_MAX:
-        return "、".join(items[:LIST_MAX]) + f" 等 {len(items)} 项(完整名单见数据仓库)"
+    if total > LIST_MAX:
+        return "、".join(items[:LIST_MAX]) + f" 等 {total} 项(完整名单见数据仓库)"
     return "、".join(items)
 
 
 def head_and_tail(items: list, n: int = TABLE_HEAD) -> tuple[list, int]:
-    """The first and last n items and how many were left out between them."""
+    """The first and last n items and how many were left out between them (_Q.head_and_tail does it in SQL)."""
     if len(items) <= 2 * n + 10:
         return items, 0
     return items[:n] + items[-n:], len(items) - 2 * n
@@ -95,6 +97,22 @@ class _Q:
     def one(self, sql: str, params: list | None = None) -> dict:
         got = self.rows(sql, params)
         return got[0] if got else {}
+
+    def count(self, sql: str, params: list | None = None) -> int:
+        return self.con.execute(f"select count(*) from ({sql})", params or []).fetchone()[0]
+
+    def listed(self, sql: str, order: str, params: list | None = None) -> tuple[list[dict], int]:
+        """The first LIST_MAX rows of `sql` in `order` (what names() shows) and how many rows it has."""
+        return self.rows(f"{sql} order by {order} limit {LIST_MAX}", params), self.count(sql, params)
+
+    def head_and_tail(self, sql: str, order: str, params: list | None = None) -> tuple[list[dict], int]:
+        """head_and_tail() of the rows of `sql` in `order`, fetching only the rows shown."""
+        total = self.count(sql, params)
+        if total <= 2 * TABLE_HEAD + 10:
+            return self.rows(f"{sql} order by {order}", params), 0
+        head = self.rows(f"{sql} order by {order} limit {TABLE_HEAD}", params)
+        tail = self.rows(f"{sql} order by {order} limit {TABLE_HEAD} offset {total - TABLE_HEAD}", params)
+        return head + tail, total - 2 * TABLE_HEAD
 
 
 def _round_title(q: _Q, round_id: str, work_db: Path | None) -> tuple[str, str | None]:
@@ -131,25 +149,25 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
     if not er or not rr:
         raise LookupError(f"round {round_id} is not in the warehouse (see marts.reform_round)")
     title, previous = _round_title(q, round_id, work_db)
-    units = q.rows(  # the columns the bulletin shows: a national round has 100,000 of these rows
+    # A national round has 100,000 units: DuckDB filters, orders and limits; Python gets the rows shown.
+    units = (  # $1 = round
         "select unit_code, unit_name, rank_in_round, examinees, absent, avg_score, pass_rate, excellent_rate, "
-        "full_score_count, fail_count, discipline_incidents from marts.exam_unit_round where round_id = ? "
-        "order by rank_in_round, unit_code",
-        [round_id],
+        "full_score_count, fail_count, discipline_incidents from marts.exam_unit_round where round_id = $1"
     )
+    by_rank = "rank_in_round, unit_code"
     levels = {r["rank_level"]: r for r in q.rows("select * from marts.exam_level_round where round_id = ?", [round_id])}
-    reform = q.rows(
+    reform = (
         "select unit_code, unit_name, one_visit_items, materials_reduction_rate, online_rate, negative_cases, "
-        "secret_inspection_groups, source_file from marts.reform_unit_round where round_id = ? order by unit_code",
-        [round_id],
+        "secret_inspection_groups, source_file from marts.reform_unit_round where round_id = $1"
     )
     bins = q.rows("select * from marts.exam_score_bins where round_id = ? order by bin", [round_id])
-    absences = q.rows(
+    absences, n_absences = q.listed(
         """select a.unit_code, coalesce(u.unit_name, a.unit_code) as unit_name, a.absence_reason, a.absent
            from marts.exam_absence_reasons a
            left join (select distinct unit_code, unit_name from marts.reform_unit_round
                       union select distinct unit_code, unit_name from marts.exam_unit_round) u using (unit_code)
-           where a.round_id = ? order by a.unit_code, a.absence_reason""",
+           where a.round_id = $1""",
+        "a.unit_code, a.absence_reason",
         [round_id],
     )
     marks = q.one("""select max(score_to) as full_marks from marts.exam_score_bins where round_id = ?""", [round_id])
@@ -163,14 +181,7 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
         )
     }
     issues = q.rows("select * from dq.issues where round_id = ? order by unit_code, source, check_name", [round_id])
-    prev_units = (
-        {
-            r["unit_code"]: r
-            for r in q.rows("select unit_code, avg_score from marts.exam_unit_round where round_id = ?", [previous])
-        }
-        if previous
-        else {}
-    )
+    prev_units = bool(previous) and q.count("select 1 from marts.exam_unit_round where round_id = ?", [previous]) > 0
 
     md: list[str] = []
     md.append(f"# 督导情况通报:{title}")
@@ -190,8 +201,8 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
         "缺考 "
         + str(er["absent"])
         + " 人("
-        + ";".join(f"{a['unit_name']} {a['absent']} 人:{a['absence_reason']}" for a in absences[:LIST_MAX])
-        + (f";等 {len(absences)} 项" if len(absences) > LIST_MAX else "")
+        + ";".join(f"{a['unit_name']} {a['absent']} 人:{a['absence_reason']}" for a in absences)
+        + (f";等 {n_absences} 项" if n_absences > LIST_MAX else "")
         + ")"
         if er["absent"]
         else "无人缺考"
@@ -209,7 +220,8 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
 
     md.append("### (二)单位情况")
     md.append("")
-    top, bottom = units[:3], list(reversed(units))[:3]
+    top = q.rows(f"{units} order by {by_rank} limit 3", [round_id])
+    bottom = q.rows(f"{units} order by rank_in_round desc, unit_code desc limit 3", [round_id])
 
     def unit_line(u: dict) -> str:
         return f"{u['unit_name']}(平均 {num(u['avg_score'])} 分,优秀率 {pct(u['excellent_rate'])})"
@@ -218,17 +230,17 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
     md.append("")
     md.append(f"成绩排在后三位的是:{'、'.join(unit_line(u) for u in bottom)}。")
     md.append("")
-    many_full = sorted((u for u in units if u["full_score_count"] > 10), key=lambda u: -u["full_score_count"])
+    many_full, n = q.listed(f"{units} and full_score_count > 10", f"full_score_count desc, {by_rank}", [round_id])
     md.append(
-        f"满分人数超过 10 人的单位共 {len(many_full)} 家:"
-        + names([f"{u['unit_name']}({u['full_score_count']} 人)" for u in many_full])
+        f"满分人数超过 10 人的单位共 {n} 家:"
+        + names([f"{u['unit_name']}({u['full_score_count']} 人)" for u in many_full], n)
         + "。"
     )
     md.append("")
-    failing = sorted((u for u in units if u["fail_count"] > 0), key=lambda u: (u["rank_in_round"], u["unit_code"]))
+    failing, n = q.listed(f"{units} and fail_count > 0", by_rank, [round_id])
     md.append(
-        f"有干部考试不及格的单位共 {len(failing)} 家:"
-        + names([f"{u['unit_name']}({u['fail_count']} 人)" for u in failing])
+        f"有干部考试不及格的单位共 {n} 家:"
+        + names([f"{u['unit_name']}({u['fail_count']} 人)" for u in failing], n)
         + "。"
     )
     md.append("")
@@ -246,7 +258,7 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
         md.append("")
     md.append("| 名次 | 单位 | 参考人数 | 缺考 | 平均分 | 及格率 | 优秀率 | 满分人数 | 不及格人数 |")
     md.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
-    shown, left_out = head_and_tail(units)
+    shown, left_out = q.head_and_tail(units, by_rank, [round_id])
     for i, u in enumerate(shown):
         if left_out and i == TABLE_HEAD:
             md.append(f"| … | 其余 {left_out} 家单位见 `marts.exam_unit_round` | | | | | | | |")
@@ -275,10 +287,10 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
 
     md.append("### (四)考风考纪")
     md.append("")
-    incidents = [u for u in units if u["discipline_incidents"] > 0]
+    incidents, n = q.listed(f"{units} and discipline_incidents > 0", by_rank, [round_id])
     md.append(
-        f"记录有违反考试纪律情况的单位共 {len(incidents)} 家:"
-        + names([f"{u['unit_name']}({u['discipline_incidents']} 人次)" for u in incidents])
+        f"记录有违反考试纪律情况的单位共 {n} 家:"
+        + names([f"{u['unit_name']}({u['discipline_incidents']} 人次)" for u in incidents], n)
         + "。"
     )
     md.append("")
@@ -289,46 +301,44 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
     md.append(f"本轮督导单位 {rr['units_in_scope']} 家,报送有效工作进展报表 {rr['units_reported']} 家。")
     md.append("")
 
-    def best(col: str) -> list[str]:
-        vals = [r for r in reform if r[col] is not None]
-        top_value = max((r[col] for r in vals), default=None)
-        return [r["unit_name"] for r in vals if r[col] == top_value]
+    def unit_names_where(condition: str, order: str = "unit_code") -> str:
+        got, n = q.listed(f"{reform} and {condition}", order, [round_id])
+        return names([r["unit_name"] for r in got], n)
+
+    def best(col: str) -> str:
+        return unit_names_where(f"{col} = (select max({col}) from marts.reform_unit_round where round_id = $1)")
 
     md.append(
-        f"“最多跑一次”:实现“最多跑一次”的事项最多的是{names(best('one_visit_items'))}"
+        f"“最多跑一次”:实现“最多跑一次”的事项最多的是{best('one_visit_items')}"
         f"({rr['one_visit_items_max'] if rr['one_visit_items_max'] is not None else '—'} 项),"
         f"{rr['units_reported']} 家单位平均 {num(rr['one_visit_items_avg'])} 项。"
     )
     md.append("")
     md.append(
-        f"申请材料精简:材料减少比例最高的是{names(best('materials_reduction_rate'))}"
+        f"申请材料精简:材料减少比例最高的是{best('materials_reduction_rate')}"
         f"({pct(rr['materials_reduction_rate_max'])}),平均减少 {pct(rr['materials_reduction_rate_avg'])}。"
     )
     md.append("")
-    full = [r["unit_name"] for r in reform if r["online_rate"] == 1]
-    below = [
-        r["unit_name"]
-        for r in sorted(reform, key=lambda r: (r["online_rate"] is None, r["online_rate"]))
-        if r["online_rate"] is not None and r["online_rate"] < 0.5
-    ]
+    full = unit_names_where("online_rate = 1")
+    below = unit_names_where("online_rate < 0.5", "online_rate, unit_code")
     md.append(
-        f"网上可办:政务服务事项网上可办率达到 100% 的单位共 {rr['units_online_full']} 家({names(full)}),"
-        f"平均为 {pct(rr['online_rate_avg'])};低于 50% 的单位共 {rr['units_online_below_half']} 家:{names(below)}。"
+        f"网上可办:政务服务事项网上可办率达到 100% 的单位共 {rr['units_online_full']} 家({full}),"
+        f"平均为 {pct(rr['online_rate_avg'])};低于 50% 的单位共 {rr['units_online_below_half']} 家:{below}。"
     )
     md.append("")
     md.append("[[chart:online]]")
     md.append("")
     md.append(f"审批时限压缩:平均压缩 {pct(rr['approval_time_compression_rate_avg'])}。")
     md.append("")
-    zero_cases = [r["unit_name"] for r in reform if r["negative_cases"] == 0]
+    zero_cases = unit_names_where("negative_cases = 0")
     md.append(
         f"专项整治与通报曝光:专项清理整治共发现问题线索 {rr['problem_clues_total']} 个;"
         f"平均通报曝光反面典型案例 {num(rr['negative_cases_avg'])} 个,"
-        f"{rr['units_zero_negative_cases']} 家单位零通报({names(zero_cases)})。"
+        f"{rr['units_zero_negative_cases']} 家单位零通报({zero_cases})。"
     )
     md.append("")
-    no_secret = [r["unit_name"] for r in reform if r["secret_inspection_groups"] == 0]
-    md.append(f"明查暗访:未设置暗访督查组的单位共 {rr['units_without_secret_inspection']} 家:{names(no_secret)}。")
+    no_secret = unit_names_where("secret_inspection_groups = 0")
+    md.append(f"明查暗访:未设置暗访督查组的单位共 {rr['units_without_secret_inspection']} 家:{no_secret}。")
     md.append("")
 
     # --- data quality ---------------------------------------------------------------------------------
@@ -352,7 +362,10 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
         f"未报送(共 {len(missing)} 项):" + names([f"{who(i)}({CHECK_ZH[i['check_name']]})" for i in missing]) + "。"
     )
     md.append("")
-    in_force = {(r["unit_code"]): r for r in reform}
+    in_force = {  # the progress file in force of the units this round's issues name
+        r["unit_code"]: r
+        for r in q.rows(f"{reform} and unit_code in (select unit_code from dq.issues where round_id = $1)", [round_id])
+    }
     md.append(f"被退回的报送(共 {len(rejected)} 项):")
     md.append("")
     if not rejected:
@@ -395,7 +408,7 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
         ),
         "unit_avg": charts.hbar(
             "各单位平均成绩(按名次)",
-            [(u["unit_name"], u["avg_score"]) for u in head_and_tail(units)[0]],
+            [(u["unit_name"], u["avg_score"]) for u in shown],
             max_value=full_marks,
             lines=[(er["avg_score"], f"总平均 {num(er['avg_score'])}")] if er["avg_score"] is not None else [],
         ),
@@ -403,7 +416,7 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
             "各单位政务服务事项网上可办率",
             [
                 (r["unit_name"], r["online_rate"] or 0.0)
-                for r in head_and_tail(sorted(reform, key=lambda r: -(r["online_rate"] or 0)))[0]
+                for r in q.head_and_tail(reform, "coalesce(online_rate, 0) desc, unit_code", [round_id])[0]
             ],
             max_value=1.0,
             fmt=lambda v: f"{v * 100:.1f}%",
@@ -411,13 +424,15 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
         ),
     }
     if prev_units:
-        deltas = [
-            (u["unit_name"], u["avg_score"] - prev_units[u["unit_code"]]["avg_score"])
-            for u in units
-            if u["unit_code"] in prev_units
-        ]
-        if head_and_tail(deltas)[1]:  # a national round: only the biggest rises and falls
-            deltas = head_and_tail(sorted(deltas, key=lambda d: -d[1]))[0]
+        changes = (  # $1 = round, $2 = previous round
+            "select u.unit_name, u.avg_score - p.avg_score as delta, u.rank_in_round, u.unit_code "
+            "from marts.exam_unit_round u join marts.exam_unit_round p on p.unit_code = u.unit_code "
+            "and p.round_id = $2 where u.round_id = $1"
+        )
+        changed, more = q.head_and_tail(changes, by_rank, [round_id, previous])
+        if more:  # a national round: only the biggest rises and falls
+            changed = q.head_and_tail(changes, f"delta desc, {by_rank}", [round_id, previous])[0]
+        deltas = [(d["unit_name"], d["delta"]) for d in changed]
         span = max((abs(d) for _, d in deltas), default=1) or 1
         svgs["change"] = charts.hbar(
             f"平均成绩较上一轮变化({previous} → {round_id})",
