@@ -13,7 +13,7 @@ import pytest
 from landing_builder import Landing, exam_rows, run_pipeline
 
 from reformwatch.config import SAMPLE_LANDING
-from reformwatch.report import LIST_MAX, TABLE_HEAD, _neutral, head_and_tail, names
+from reformwatch.report import _Q, LIST_MAX, TABLE_HEAD, _neutral, head_and_tail, names
 
 
 def read_csv(path: Path, encoding: str = "utf-8") -> list[dict]:
@@ -252,3 +252,21 @@ def test_national_round_lists_are_capped():
     shown, left_out = head_and_tail(list(range(1000)))
     assert shown == list(range(TABLE_HEAD)) + list(range(1000 - TABLE_HEAD, 1000)) and left_out == 1000 - 2 * TABLE_HEAD
     assert head_and_tail(list(range(18))) == (list(range(18)), 0)
+
+
+@pytest.mark.parametrize("units", [18, 61, 1000])
+def test_bulletin_queries_fetch_what_the_list_rules_show(units):
+    """The bulletin lets DuckDB order and cut its unit lists: the same rows as the rules on the whole list."""
+    con = duckdb.connect()
+    con.execute(
+        "create table t as select 'R' as round_id, i as k, (i * 7919) % 13 as score from range(?) r(i)", [units]
+    )
+    con.execute("insert into t values ('other', 0, 1)")
+    q = _Q(con)
+    sql = "select k, score from t where round_id = $1"
+    whole = q.rows(f"{sql} order by score desc, k", ["R"])
+    assert q.head_and_tail(sql, "score desc, k", ["R"]) == head_and_tail(whole)
+    got, total = q.listed(f"{sql} and score > 3", "score desc, k", ["R"])
+    expected = [r for r in whole if r["score"] > 3]
+    assert total == len(expected) and got == expected[:LIST_MAX]
+    assert names([str(r["k"]) for r in got], total) == names([str(r["k"]) for r in expected])
