@@ -9,6 +9,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -97,70 +98,78 @@ def publish(
 
     Readers holding the old file keep reading it; new readers see the new version; a crash at any
     point leaves either the old or the new file, never a partial one. With analyst_copy, also
-    publish a copy without any individual's data (marts, redacted dq) the same way.
+    publish a copy without any individual's data (marts, redacted dq): both copies are written at
+    the same time (two DuckDB connections), and renamed into place only once both are complete.
     """
     con = duckdb.connect(str(work_db))  # the refresh lock is held: no other process has it open
     try:
-        _publish_one(con, warehouse, runs=runs, hook=hook, redact=False)
+        copies = [(warehouse, "pub", False, runs)]
         if analyst_copy is not None:
-            _publish_one(con, analyst_copy, runs=None, hook=None, redact=True)
+            copies.append((analyst_copy, "pub_analyst", True, None))
+        with ThreadPoolExecutor(len(copies)) as pool:
+            written = [
+                pool.submit(_write_copy, con.cursor(), target, alias, redact=redact, runs=copy_runs)
+                for target, alias, redact, copy_runs in copies
+            ]
+            tmps = [w.result() for w in written]  # the first failure propagates; nothing was renamed
     finally:
         con.close()
-
-
-def _publish_one(
-    con: duckdb.DuckDBPyConnection,
-    target: Path,
-    *,
-    runs: list[dict] | None,
-    hook: Callable[[str], None] | None,
-    redact: bool,
-) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.publishing")
-    for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
-        stale.unlink(missing_ok=True)
-    committed = False
-    try:
-        con.execute(f"attach {sql_str(str(tmp))} as pub")
-        tables = con.execute(
-            "select schema_name, table_name from duckdb_tables() "
-            f"where database_name = current_database() and schema_name in {PUBLISHED_SCHEMAS} "
-            "order by schema_name, table_name"
-        ).fetchall()
-        con.execute("begin")  # one commit for the whole copy (tables, hundreds of comments, history)
-        for schema in PUBLISHED_SCHEMAS:
-            con.execute(f"create schema if not exists pub.{schema}")
-        for schema, table in tables:
-            source = f"select * from {schema}.{table}"
-            if redact and (schema, table) == ("dq", "issues"):
-                source = REDACTED_ISSUES
-            elif redact and (schema, table) == ("dq", "expectation_results"):
-                source = "select * exclude (unexpected_examples) from dq.expectation_results"
-            con.execute(f"create table pub.{schema}.{table} as {source}")
-        copy_comments(con, "pub")
-        if runs is not None:
-            from .ops import write_runs_table
-
-            write_runs_table(con, "pub.ops", runs)
-        con.execute("commit")
-        committed = True
-        if hook:
+    for (target, *_), tmp in zip(copies, tmps):
+        if hook and target == warehouse:
             hook("publish")
-    finally:
-        if not committed:
-            with contextlib.suppress(duckdb.Error):  # no transaction yet if attach failed
-                con.execute("rollback")
-        with contextlib.suppress(duckdb.Error):
-            con.execute("detach pub")
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, target)
-    dir_fd = os.open(target.parent, os.O_RDONLY)
+        os.replace(tmp, target)
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _write_copy(
+    con: duckdb.DuckDBPyConnection, target: Path, alias: str, *, redact: bool, runs: list[dict] | None
+) -> Path:
+    """Write the published schemas of con's database into a new file beside target (synced); return it."""
     try:
-        os.fsync(dir_fd)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.publishing")
+        for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
+            stale.unlink(missing_ok=True)
+        committed = False
+        try:
+            con.execute(f"attach {sql_str(str(tmp))} as {alias}")
+            tables = con.execute(
+                "select schema_name, table_name from duckdb_tables() "
+                f"where database_name = current_database() and schema_name in {PUBLISHED_SCHEMAS} "
+                "order by schema_name, table_name"
+            ).fetchall()
+            con.execute("begin")  # one commit for the whole copy (tables, hundreds of comments, history)
+            for schema in PUBLISHED_SCHEMAS:
+                con.execute(f"create schema if not exists {alias}.{schema}")
+            for schema, table in tables:
+                source = f"select * from {schema}.{table}"
+                if redact and (schema, table) == ("dq", "issues"):
+                    source = REDACTED_ISSUES
+                elif redact and (schema, table) == ("dq", "expectation_results"):
+                    source = "select * exclude (unexpected_examples) from dq.expectation_results"
+                con.execute(f"create table {alias}.{schema}.{table} as {source}")
+            copy_comments(con, alias)
+            if runs is not None:
+                from .ops import write_runs_table
+
+                write_runs_table(con, f"{alias}.ops", runs)
+            con.execute("commit")
+            committed = True
+        finally:
+            if not committed:
+                with contextlib.suppress(duckdb.Error):  # no transaction yet if attach failed
+                    con.execute("rollback")
+            with contextlib.suppress(duckdb.Error):
+                con.execute(f"detach {alias}")
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        return tmp
     finally:
-        os.close(dir_fd)
+        con.close()
 
 
 def copy_comments(con: duckdb.DuckDBPyConnection, target: str) -> None:
