@@ -25,7 +25,7 @@ from .ingest import IngestResult, ensure_schema, ingest
 from .publish import LockTimeout, publish, refresh_lock
 from .quality import store_results
 from .quality_worker import CheckpointWorker
-from .registry import load_registries
+from .registry import load_registries, registry_fingerprint
 from .report import refresh_reports
 
 log = logging.getLogger(__name__)
@@ -81,13 +81,6 @@ def parse_as_of(value: str | None) -> datetime:
     return ts
 
 
-def _registry_fingerprint(landing: Path, rounds: list[str]) -> str:
-    h = hashlib.sha256()
-    for p in [landing / "units.csv", landing / "rounds.csv", *(landing / r / "scope.csv" for r in rounds)]:
-        h.update(p.read_bytes() if p.is_file() else b"-")
-    return h.hexdigest()
-
-
 def _project_fingerprint() -> str:
     """A digest of everything that shapes the dbt models' output: a change forces a full refresh."""
     h = hashlib.sha256()
@@ -124,7 +117,8 @@ def ingest_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: 
         con = _connect_work(settings)
         try:
             con.execute("begin")
-            registry = load_registries(con, landing)
+            loaded = con.execute("select registry_fingerprint from raw.pipeline_state").fetchone()[0]
+            registry = load_registries(con, landing, loaded_fingerprint=loaded)
             result = ingest(
                 con,
                 landing,
@@ -136,7 +130,7 @@ def ingest_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: 
             )
             _crash_point("load")
             passed = sorted(r for r in registry.rounds if _deadline_passed(con, r, as_of))
-            registries = _registry_fingerprint(landing, registry.rounds)
+            registries = registry_fingerprint(landing, registry.rounds)
             signature = hashlib.sha256("|".join([result.landing_signature, registries, *passed]).encode()).hexdigest()
             parts = {
                 **result.kind_signatures,

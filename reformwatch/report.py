@@ -615,15 +615,20 @@ def round_digests(warehouse: Path) -> dict[str, str]:
     """
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
+        hashed = {  # table -> what of its rows the bulletin depends on
+            "marts.exam_unit_round": "r",
+            "marts.reform_unit_round": "r",
+            "marts.exam_round": "r",
+            "marts.reform_round": "r",
+            "dq.issues": "check_name, unit_code, file_path, severity",
+        }
+        per_table = " union all ".join(
+            f"select round_id, count(*) as n, sum(hash('{t}', {what})::hugeint) as h from {t} r group by 1"
+            for t, what in hashed.items()
+        )
         rows = con.execute(
-            """select round_id, count(*) || '-' || sum(hash(tbl, line)::hugeint) from (
-                 select round_id, 'exam_unit_round' as tbl, r::varchar as line from marts.exam_unit_round r
-                 union all select round_id, 'reform_unit_round', r::varchar from marts.reform_unit_round r
-                 union all select round_id, 'exam_round', r::varchar from marts.exam_round r
-                 union all select round_id, 'reform_round', r::varchar from marts.reform_round r
-                 union all select round_id, 'issues', (check_name, unit_code, file_path, severity)::varchar
-                           from dq.issues
-               ) where round_id in (select round_id from marts.reform_round) group by round_id"""
+            f"""select round_id, sum(n) || '-' || sum(h) from ({per_table})
+                where round_id in (select round_id from marts.reform_round) group by round_id"""
         ).fetchall()
     finally:
         con.close()

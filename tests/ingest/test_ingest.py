@@ -6,6 +6,7 @@ import shutil
 from datetime import UTC, datetime
 
 import duckdb
+import pytest
 from landing_builder import Landing, exam_rows, progress_row
 
 from reformwatch.config import SAMPLE_LANDING
@@ -143,3 +144,25 @@ def test_landing_snapshot_follows_the_scan_and_keeps_first_seen(tmp_path):
     assert snap["2018-R1/exam/AIC.csv"] == (touched.stat().st_mtime_ns, first["2018-R1/exam/AIC.csv"])
     assert snap["2018-R1/exam/ENV__v2.csv"][1] > max(first.values())
     assert all(snap[p][1] == first[p] for p in snap if p != "2018-R1/exam/ENV__v2.csv")
+
+
+def test_unchanged_registries_are_read_back_and_changed_ones_validated_again(tmp_path, monkeypatch):
+    from reformwatch import registry
+
+    land = Landing(tmp_path / "landing").good_round()
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_schema(con)
+    loaded = load_registries(con, land.root)
+    fingerprint = registry.registry_fingerprint(land.root, loaded.rounds)
+    real_read = registry._read
+
+    def no_read(*args):
+        raise AssertionError("unchanged registries were read again")
+
+    monkeypatch.setattr(registry, "_read", no_read)
+    assert load_registries(con, land.root, loaded_fingerprint=fingerprint) == loaded
+    monkeypatch.setattr(registry, "_read", real_read)
+    units = land.root / "units.csv"
+    units.write_text(units.read_text(encoding="utf-8") + "bad code,某单位\n", encoding="utf-8")
+    with pytest.raises(registry.RegistryError, match=r"units.csv has invalid rows: row \d+: unit_code"):
+        load_registries(con, land.root, loaded_fingerprint=fingerprint)
