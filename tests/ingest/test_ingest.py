@@ -166,3 +166,19 @@ def test_unchanged_registries_are_read_back_and_changed_ones_validated_again(tmp
     units.write_text(units.read_text(encoding="utf-8") + "bad code,某单位\n", encoding="utf-8")
     with pytest.raises(registry.RegistryError, match=r"units.csv has invalid rows: row \d+: unit_code"):
         load_registries(con, land.root, loaded_fingerprint=fingerprint)
+
+
+def test_insert_columns_keeps_values_and_types():
+    from reformwatch.csvload import insert_columns
+
+    con = duckdb.connect()
+    con.execute("create table t (i bigint, n integer, s varchar, b boolean, f double, ts timestamptz, z varchar)")
+    when = datetime(2024, 3, 1, 8, 30, tzinfo=UTC)
+    rows = [
+        (1_700_000_000_123_456_789, None, 'a\'b,"c"', True, 0.1, when, None),
+        (2, 3, None, False, 2.5, None, None),
+        (-5, 2**31 - 1, "单位", None, None, when, None),
+    ]
+    insert_columns(con, "t", {c: [r[i] for r in rows] for i, c in enumerate(("i", "n", "s", "b", "f", "ts", "z"))})
+    insert_columns(con, "t", {c: [] for c in ("i", "n", "s", "b", "f", "ts", "z")})
+    assert con.execute("select * from t order by i desc").fetchall() == rows
