@@ -196,14 +196,6 @@ def _load_chunk(con: duckdb.DuckDBPyConnection, chunk: list[_NewFile]) -> None:
         nf.text, nf.body = None, ""
 
 
-def _known_files(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, tuple[int, int, int]], dict[tuple[str, str], int]]:
-    """(path -> (size, mtime_ns, file_id) of its latest load, (path, sha256) -> file_id)."""
-    rows = con.execute("select path, size, mtime_ns, file_id, sha256 from raw.files order by file_id").fetchall()
-    latest = {p: (s, m, i) for p, s, m, i, _ in rows}
-    by_hash = {(p, h): i for p, _, _, i, h in rows}
-    return latest, by_hash
-
-
 LANDING_COLUMNS = (
     "path",
     "round_id",
@@ -219,35 +211,87 @@ LANDING_COLUMNS = (
 )
 
 
-def _update_landing_files(
-    con: duckdb.DuckDBPyConnection, files: list, file_ids: list[int | None], loaded_at: datetime
-) -> None:
-    """Make raw.landing_files this scan (one row per path), writing only the rows that differ.
+def _stage_scan(con: duckdb.DuckDBPyConnection, files: list[LandingFile]) -> None:
+    """The scan as temp table landing_scan (idx: position in the scan).
 
-    A (path, file_id) keeps the first_seen_at it had; a new one is first seen now.
+    A readable file whose latest load has the same size and modification time gets that load's
+    file_id; the others (file_id null) are read. DuckDB compares the 200,000 files, not Python.
     """
-    current = [
-        (f.path, f.round_id, f.kind, f.unit_code, f.version, f.ext, f.size, f.mtime_ns, i, f.check_name, f.detail)
-        for f, i in zip(files, file_ids)
+    columns = [c for c in LANDING_COLUMNS if c != "file_id"]
+    con.execute(
+        "create or replace temp table landing_scanned as "
+        f"select 0::bigint as idx, {', '.join(columns)} from raw.landing_files limit 0"
+    )
+    insert_columns(
+        con, "landing_scanned", {"idx": list(range(len(files)))} | {c: [getattr(f, c) for f in files] for c in columns}
+    )
+    con.execute(
+        """create or replace temp table landing_scan as
+           select s.*, case when s.check_name is null then f.file_id end as file_id
+           from landing_scanned s
+           left join (select path, size, mtime_ns, file_id from raw.files
+                      qualify row_number() over (partition by path order by file_id desc) = 1) f
+             on f.path = s.path and f.size = s.size and f.mtime_ns = s.mtime_ns"""
+    )
+    con.execute("drop table landing_scanned")
+
+
+def _to_read(con: duckdb.DuckDBPyConnection) -> tuple[list[int], dict[tuple[str, str], int]]:
+    """Positions of the readable files to read, and (path, sha256) -> file_id of earlier loads of their paths."""
+    todo = [
+        r[0]
+        for r in con.execute(
+            "select idx from landing_scan where check_name is null and file_id is null order by idx"
+        ).fetchall()
     ]
-    previous = set(con.execute(f"select {', '.join(LANDING_COLUMNS)} from raw.landing_files").fetchall())
-    added = [r for r in current if r not in previous]
-    gone = {r[0] for r in previous.difference(current)}  # paths whose row changed or that left
-    if not added and not gone:
-        return
-    if added:
-        con.execute("create or replace temp table landing_added as select * from raw.landing_files limit 0")
-        insert_columns(con, "landing_added", {c: [r[i] for r in added] for i, c in enumerate(LANDING_COLUMNS)})
+    loads = con.execute(
+        """select path, sha256, file_id from raw.files
+           where path in (select path from landing_scan where check_name is null and file_id is null)
+           order by file_id"""
+    ).fetchall()
+    return todo, {(p, h): i for p, h, i in loads}
+
+
+def _update_landing_files(con: duckdb.DuckDBPyConnection, assigned: dict[int, int], loaded_at: datetime) -> None:
+    """Make raw.landing_files the scan (one row per path), writing only the rows that differ.
+
+    `assigned`: file_id of each file read this run, by its position in the scan. A (path, file_id)
+    keeps the first_seen_at it had; a new one is first seen now.
+    """
+    if assigned:
+        con.execute("create or replace temp table landing_assigned (idx bigint, file_id bigint)")
+        insert_columns(con, "landing_assigned", {"idx": list(assigned), "file_id": list(assigned.values())})
+        con.execute("update landing_scan s set file_id = a.file_id from landing_assigned a where a.idx = s.idx")
+        con.execute("drop table landing_assigned")
+    cols = ", ".join(LANDING_COLUMNS)
+    con.execute(
+        f"""create or replace temp table landing_added as
+            select a.*, p.first_seen_at
+            from (select {cols} from landing_scan except select {cols} from raw.landing_files) as a
+            left join raw.landing_files p on p.path = a.path and p.file_id is not distinct from a.file_id"""
+    )
+    con.execute(
+        f"""delete from raw.landing_files where path in (
+              select path from (select {cols} from raw.landing_files except select {cols} from landing_scan))"""
+    )  # paths whose row changed or that left the landing zone
+    con.execute(
+        "insert into raw.landing_files by name select * replace (coalesce(first_seen_at, $1) as first_seen_at) "
+        "from landing_added",
+        [loaded_at],
+    )
+    con.execute("drop table landing_added")
+
+
+def _kind_signatures(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """kind -> a digest of its files in the scan (path, file_id, rejection), in scan order."""
+    got = dict(
         con.execute(
-            """update landing_added a set first_seen_at = p.first_seen_at from raw.landing_files p
-               where p.path = a.path and p.file_id is not distinct from a.file_id"""
-        )
-        con.execute("update landing_added set first_seen_at = $1 where first_seen_at is null", [loaded_at])
-    if gone:
-        con.execute("delete from raw.landing_files where path in (select unnest($1::varchar[]))", [sorted(gone)])
-    if added:
-        con.execute("insert into raw.landing_files by name select * from landing_added")
-        con.execute("drop table landing_added")
+            """select kind, sha256(string_agg(path || chr(0) || coalesce(file_id::varchar, '-') || chr(0)
+                                              || coalesce(check_name, '-'), chr(10) order by idx))
+               from landing_scan group by kind"""
+        ).fetchall()
+    )
+    return {kind: got.get(kind, "") for kind in KINDS}
 
 
 def ingest(
@@ -263,36 +307,29 @@ def ingest(
     """Scan the landing zone and load what is new; one transaction."""
     ensure_schema(con)
     files = scan(landing, registry, max_file_bytes)
-    result = IngestResult(files_seen=len(files))
-    latest, by_hash = _known_files(con)
+    result = IngestResult(files_seen=len(files), files_rejected=sum(not f.readable for f in files))
+    _stage_scan(con, files)
+    todo, by_hash = _to_read(con)
     next_id = (con.execute("select coalesce(max(file_id), 0) from raw.files").fetchone()[0]) + 1
-    file_ids: list[int | None] = []
+    assigned: dict[int, int] = {}  # position in the scan -> file_id, for the files read now
     new: list[_NewFile] = []
     touched: list[tuple[int, int, int]] = []  # (file_id, size, mtime_ns) seen again with a new mtime
     root = landing.resolve()
     bulk = _bulk_enabled()
-    for f in files:
-        if not f.readable:
-            file_ids.append(None)
-            result.files_rejected += 1
-            continue
-        known = latest.get(f.path)
-        if known and known[0] == f.size and known[1] == f.mtime_ns:
-            file_ids.append(known[2])
-            continue
+    for idx in todo:
+        f = files[idx]
         with open(os.path.join(root, f.path), "rb") as fh:
             data = fh.read()
         sha = hashlib.sha256(data).hexdigest()
         if (f.path, sha) in by_hash:
-            fid = by_hash[(f.path, sha)]
+            fid = assigned[idx] = by_hash[(f.path, sha)]
             touched.append((fid, f.size, f.mtime_ns))
-            file_ids.append(fid)
             continue
         nf = _NewFile(f, next_id, sha)
         next_id += 1
         _classify(nf, data, bulk)
         new.append(nf)
-        file_ids.append(nf.file_id)
+        assigned[idx] = nf.file_id
         result.changed_rounds.add(f.round_id)
         if len(new) % CHUNK_FILES == 0:  # bounded memory: parse what has been read so far
             _load_chunk(con, new[-CHUNK_FILES:])
@@ -339,10 +376,8 @@ def ingest(
     for fid, size, mtime in touched:
         con.execute("update raw.files set size = ?, mtime_ns = ? where file_id = ?", [size, mtime, fid])
 
-    _update_landing_files(con, files, file_ids, loaded_at)
-    sigs = {kind: hashlib.sha256() for kind in KINDS}
-    for f, fid in zip(files, file_ids):
-        sigs[f.kind].update(f"{f.path}\0{fid}\0{f.check_name}\n".encode())
-    result.kind_signatures = {kind: h.hexdigest() for kind, h in sigs.items()}
+    _update_landing_files(con, assigned, loaded_at)
+    result.kind_signatures = _kind_signatures(con)
+    con.execute("drop table landing_scan")
     result.landing_signature = hashlib.sha256("|".join(result.kind_signatures.values()).encode()).hexdigest()
     return result
