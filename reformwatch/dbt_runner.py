@@ -62,7 +62,7 @@ def parse_project(work_db: Path, work_dir: Path) -> Any:
 
     os.environ["REFORMWATCH_WORK_DB"] = str(work_db)
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    res = dbtRunner().invoke(_dbt_args(["parse"], work_dir, target="dbt_parse"))
+    res = dbtRunner().invoke(_dbt_args(["parse", "--no-write-json"], work_dir, target="dbt_parse"))
     if res.exception is not None or not res.success:
         raise DbtError(f"dbt parse failed: {res.exception or 'see the dbt log in ' + str(work_dir / 'logs')}")
     return res.result

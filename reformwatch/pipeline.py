@@ -222,7 +222,8 @@ def _dbt_build(
         how = "incremental" + "".join(f"; {kind} models kept: no {kind} file changed" for kind in skip or [])
     say(f"build: dbt build (staging -> intermediate -> marts, dq; {how}) ...")
     _crash_point("dbt")
-    args = ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if full_refresh else [])]
+    args = ["build", "--exclude-resource-type", "unit_test", "--no-write-json"]  # the log has the results
+    args += ["--full-refresh"] if full_refresh else []
     if skip:
         args += ["--exclude", *(f"tag:{kind}" for kind in skip)]
     res = dbt.run(args, env={"REFORMWATCH_AS_OF": as_of.isoformat()})

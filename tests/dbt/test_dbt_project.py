@@ -19,15 +19,17 @@ from reformwatch.dbt_worker import DbtWorker
 def built(tmp_path_factory):
     wh = tmp_path_factory.mktemp("dbt") / "warehouse.duckdb"
     con = run_pipeline(SAMPLE_LANDING, wh)
-    yield Settings(landing=SAMPLE_LANDING, warehouse=wh), con
+    settings = Settings(landing=SAMPLE_LANDING, warehouse=wh)
+    run_dbt(["parse"], settings.work_db, settings.work_dir)  # the pipeline writes no manifest.json
+    yield settings, con
     con.close()
 
 
 def test_data_tests_of_incremental_models_check_the_rows_the_build_added(built):
     """The row-level tests of the incremental models filter on the running build's invocation id.
 
-    The first build wrote its id on every row; a second dbt invocation (partial parsing keeps the
-    parsed project) must filter on its own id, not on the id of the build that parsed the project.
+    The pipeline's build wrote its id on every row; each later dbt invocation (partial parsing keeps
+    the parsed project) must filter on its own id, not on the id of the invocation that parsed it.
     """
     settings, con = built
     work = duckdb.connect(str(settings.work_db), read_only=True)
@@ -48,8 +50,9 @@ def test_data_tests_of_incremental_models_check_the_rows_the_build_added(built):
         assert len(sql) == 1
         return results["metadata"]["invocation_id"], sql[0]
 
+    run_dbt(["test", "--select", "int_exam__file_rows"], settings.work_db, settings.work_dir)
     first, sql = compiled_filter()
-    assert first == ids[0][0] and f"where dbt_invocation_id = '{first}'" in sql
+    assert first != ids[0][0] and f"where dbt_invocation_id = '{first}'" in sql
     run_dbt(["test", "--select", "int_exam__file_rows"], settings.work_db, settings.work_dir)
     second, sql = compiled_filter()
     assert second != first and f"where dbt_invocation_id = '{second}'" in sql
