@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import pickle
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,15 +60,48 @@ def parse_project(work_db: Path, work_dir: Path) -> Any:
     """Parse the dbt project (partial parsing, own target folder) without touching work_db; the Manifest.
 
     Run by the dbt worker while the pipeline ingests: a build given this manifest skips dbt's parse.
+    The parsed project is kept (pickled, with _parse_key) beside dbt's partial-parse state: while
+    the key is the same it is loaded (0.01 s) instead of parsed again (1.3 s).
     """
     from dbt.cli.main import dbtRunner
 
     os.environ["REFORMWATCH_WORK_DB"] = str(work_db)
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    key, kept = _parse_key(work_db), work_dir / "dbt_parse" / "manifest.pickle"
+    try:
+        kept_key, manifest = pickle.loads(kept.read_bytes())
+        if kept_key == key:
+            return manifest
+    except Exception:  # none kept yet, or not loadable (e.g. another dbt version): parse
+        log.debug("no usable parsed project in %s", kept, exc_info=True)
     res = dbtRunner().invoke(_dbt_args(["parse", "--no-write-json"], work_dir, target="dbt_parse"))
     if res.exception is not None or not res.success:
         raise DbtError(f"dbt parse failed: {res.exception or 'see the dbt log in ' + str(work_dir / 'logs')}")
+    try:
+        tmp = kept.with_suffix(".part")
+        tmp.write_bytes(pickle.dumps((key, res.result)))
+        os.replace(tmp, kept)
+    except Exception:  # keeping it is an optimisation only
+        log.debug("could not keep the parsed project", exc_info=True)
     return res.result
+
+
+def _parse_key(work_db: Path) -> str:
+    """What a parsed project depends on: every project file, dbt's and Python's versions, the work
+    database (its name is in every node) and the REFORMWATCH_* / DBT_* environment."""
+    from importlib.metadata import version
+
+    h = hashlib.sha256()
+    h.update(f"{sys.version}|{version('dbt-core')}|{version('dbt-duckdb')}|{work_db}\0".encode())
+    for name, value in sorted(os.environ.items()):
+        if name.startswith(("REFORMWATCH_", "DBT_")):
+            h.update(f"{name}={value}\0".encode())
+    skip = {"target", "logs", "dbt_packages"}
+    for p in sorted(DBT_PROJECT_DIR.rglob("*")):
+        rel = p.relative_to(DBT_PROJECT_DIR)
+        if p.is_file() and not skip.intersection(rel.parts):
+            h.update(str(rel).encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
 
 
 def run_dbt(

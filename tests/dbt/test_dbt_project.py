@@ -176,3 +176,35 @@ def test_models_of_one_kind_never_read_the_other_kind(built):
         if named:
             others = {models[a]["name"] for a in ancestors(key) if tagged[a] not in (None, named)}
             assert not others, f"{node['name']} ({named}) reads {sorted(others)}"
+
+
+def test_a_parsed_project_is_kept_until_a_project_file_changes(built, tmp_path, monkeypatch):
+    """The worker loads the kept parse while nothing it depends on changed, and parses a changed project."""
+    from dbt.cli.main import dbtRunner
+
+    from reformwatch import dbt_runner
+
+    settings, _ = built
+    project = tmp_path / "dbt_project"
+    shutil.copytree(dbt_runner.DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    monkeypatch.setattr(dbt_runner, "DBT_PROJECT_DIR", project)
+    invocations: list[list[str]] = []
+    real_invoke = dbtRunner.invoke
+
+    def counted(self, args, **kw):
+        invocations.append(args)
+        return real_invoke(self, args, **kw)
+
+    monkeypatch.setattr(dbtRunner, "invoke", counted)
+    work = tmp_path / "work"
+    model = "model.reformwatch.exam_round"
+    first = dbt_runner.parse_project(settings.work_db, work)
+    again = dbt_runner.parse_project(settings.work_db, work)
+    assert len(invocations) == 1 and again.nodes[model].raw_code == first.nodes[model].raw_code
+    sql = project / "models" / "marts" / "exam_round.sql"
+    sql.write_text(sql.read_text() + "\n-- changed\n")
+    changed = dbt_runner.parse_project(settings.work_db, work)
+    assert len(invocations) == 2 and changed.nodes[model].raw_code.endswith("-- changed")
+    monkeypatch.setenv("REFORMWATCH_DUCKDB_MEMORY", "1GB")  # the environment is part of the key too
+    dbt_runner.parse_project(settings.work_db, work)
+    assert len(invocations) == 3
