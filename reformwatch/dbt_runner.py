@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -69,9 +70,9 @@ def parse_project(work_db: Path, work_dir: Path) -> Any:
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     key, kept = _parse_key(work_db), work_dir / "dbt_parse" / "manifest.pickle"
     try:
-        kept_key, manifest = pickle.loads(kept.read_bytes())
+        kept_key, state = pickle.loads(kept.read_bytes())
         if kept_key == key:
-            return manifest
+            return _manifest_from(state)
     except Exception:  # none kept yet, or not loadable (e.g. another dbt version): parse
         log.debug("no usable parsed project in %s", kept, exc_info=True)
     res = dbtRunner().invoke(_dbt_args(["parse", "--no-write-json"], work_dir, target="dbt_parse"))
@@ -79,11 +80,23 @@ def parse_project(work_db: Path, work_dir: Path) -> Any:
         raise DbtError(f"dbt parse failed: {res.exception or 'see the dbt log in ' + str(work_dir / 'logs')}")
     try:
         tmp = kept.with_suffix(".part")
-        tmp.write_bytes(pickle.dumps((key, res.result)))
+        tmp.write_bytes(pickle.dumps((key, _manifest_state(res.result))))
         os.replace(tmp, kept)
     except Exception:  # keeping it is an optimisation only
         log.debug("could not keep the parsed project", exc_info=True)
     return res.result
+
+
+def _manifest_state(manifest: Any) -> dict[str, Any]:
+    """A Manifest's public fields. Its lookups are caches rebuilt on use, and are left out: dbt's own
+    Manifest.__reduce_ex__ passes them to the wrong fields (it omits `fixtures`), so it is not used."""
+    return {f.name: getattr(manifest, f.name) for f in dataclasses.fields(manifest) if not f.name.startswith("_")}
+
+
+def _manifest_from(state: dict[str, Any]) -> Any:
+    from dbt.contracts.graph.manifest import Manifest
+
+    return Manifest(**state)
 
 
 def _parse_key(work_db: Path) -> str:

@@ -538,8 +538,7 @@ def write_unit_feedback(work_db: Path, round_id: str, out_dir: Path) -> int:
     examinees are removed. Returns the number of files written.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    state = out_dir / ".digests"
-    old = _read_digests(state)
+    state, summary = out_dir / ".digests", out_dir / ".digest"  # each unit's digest; all of them in one
     cells = [
         _csv_cell(_neutral("r.examinee_id")),
         _csv_cell("r.rank_level"),
@@ -560,19 +559,27 @@ def write_unit_feedback(work_db: Path, round_id: str, out_dir: Path) -> int:
                        where r.round_id = $1 and r.is_counted)"""
         # A unit's file is a function of its sheet in force, the round's marks and the models and registries
         # (pipeline_state.incremental_basis): a digest of those finds changed units without reading rows.
-        digests = dict(
-            con.execute(
-                """select f.unit_code, md5(concat_ws('|', rf.sha256, rd.pass_mark, rd.excellent_mark,
-                                                     (select max(incremental_basis) from raw.pipeline_state)))
+        unit_digests = """select f.unit_code, md5(concat_ws('|', rf.sha256, rd.pass_mark, rd.excellent_mark,
+                                                     (select max(incremental_basis) from raw.pipeline_state))) as d
                    from intermediate.int_exam__in_force f
                    join raw.files rf on rf.file_id = f.file_id
                    join staging.stg_landing__rounds rd on rd.round_id = f.round_id
                    where f.round_id = $1
-                     and f.file_id in (select file_id from intermediate.int_exam__file_totals)""",
-                [round_id],
-            ).fetchall()
-        )
+                     and f.file_id in (select file_id from intermediate.int_exam__file_totals)"""
+        total, units = con.execute(
+            f"select md5(string_agg(unit_code || ':' || d, ',' order by unit_code)), count(*) from ({unit_digests})",
+            [round_id],
+        ).fetchone()
+        everything = f"{total}\t{units}\n"
         on_disk = {e.name for e in os.scandir(out_dir)}
+        if (
+            summary.is_file()
+            and summary.read_text() == everything
+            and sum(n.endswith(".csv") for n in on_disk) == units
+        ):
+            return 0  # no unit's digest changed, and every unit's file is there
+        old = _read_digests(state)
+        digests = dict(con.execute(unit_digests, [round_id]).fetchall())
         changed = sorted(u for u, d in digests.items() if old.get(u) != d or f"{u}.csv" not in on_disk)
         con.execute("create temp table changed (unit_code varchar)")
         con.execute("insert into changed select unnest(?)", [changed])
@@ -591,6 +598,7 @@ def write_unit_feedback(work_db: Path, round_id: str, out_dir: Path) -> int:
     for unit in old.keys() - digests.keys():  # no counted examinee any more: no file
         (out_dir / f"{unit}.csv").unlink(missing_ok=True)
     _write_digests(state, digests)
+    _write_atomic(summary, everything)
     return written
 
 

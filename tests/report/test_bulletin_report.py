@@ -12,8 +12,8 @@ import duckdb
 import pytest
 from landing_builder import Landing, exam_rows, run_pipeline
 
-from reformwatch.config import SAMPLE_LANDING
-from reformwatch.report import _Q, LIST_MAX, TABLE_HEAD, _neutral, head_and_tail, names
+from reformwatch.config import SAMPLE_LANDING, Settings
+from reformwatch.report import _Q, LIST_MAX, TABLE_HEAD, _neutral, head_and_tail, names, write_unit_feedback
 
 
 def read_csv(path: Path, encoding: str = "utf-8") -> list[dict]:
@@ -243,6 +243,12 @@ def test_only_the_resubmitting_units_feedback_file_is_rewritten(tmp_path):
     assert after.keys() == before.keys() and len(after) > 1
     assert [name for name in after if after[name] != before[name]] == ["BBB.csv"]
     assert "50.0,false,false" in after["BBB.csv"][1]
+
+    work_db = Settings(warehouse=tmp_path / "w.duckdb").work_db
+    assert write_unit_feedback(work_db, "2024-R1", units_dir) == 0  # nothing changed: nothing written
+    (units_dir / "AAA.csv").unlink()  # a file gone from the folder is written again, and only that one
+    assert write_unit_feedback(work_db, "2024-R1", units_dir) == 1
+    assert (units_dir / "AAA.csv").read_text() == after["AAA.csv"][1]
 
 
 def test_national_round_lists_are_capped():
