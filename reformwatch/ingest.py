@@ -70,7 +70,6 @@ class IngestResult:
     files_rejected: int = 0
     rows_loaded: int = 0
     changed_rounds: set[str] = field(default_factory=set)
-    landing_signature: str = ""
     kind_signatures: dict[str, str] = field(default_factory=dict)  # kind -> digest of its files in the scan
 
 
@@ -379,5 +378,4 @@ def ingest(
     _update_landing_files(con, assigned, loaded_at)
     result.kind_signatures = _kind_signatures(con)
     con.execute("drop table landing_scan")
-    result.landing_signature = hashlib.sha256("|".join(result.kind_signatures.values()).encode()).hexdigest()
     return result

@@ -131,14 +131,12 @@ def ingest_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: 
             _crash_point("load")
             passed = sorted(r for r in registry.rounds if _deadline_passed(con, r, as_of))
             registries = registry_fingerprint(landing, registry.rounds)
-            signature = hashlib.sha256("|".join([result.landing_signature, registries, *passed]).encode()).hexdigest()
-            parts = {
-                **result.kind_signatures,
-                "common": hashlib.sha256("|".join([registries, *passed]).encode()).hexdigest(),
-            }
+            common = hashlib.sha256("|".join([registries, *passed]).encode()).hexdigest()
+            parts = json.dumps({**result.kind_signatures, "common": common}, sort_keys=True)
+            signature = hashlib.sha256(parts.encode()).hexdigest()  # of everything the build depends on
             con.execute(
                 "update raw.pipeline_state set ingested_signature = ?, registry_fingerprint = ?, ingested_parts = ?",
-                [signature, registries, json.dumps(parts, sort_keys=True)],
+                [signature, registries, parts],
             )
             built = con.execute("select built_signature from raw.pipeline_state").fetchone()[0]
             con.execute("commit")
