@@ -70,11 +70,16 @@ def names(items: list[str], total: int | None = None) -> str:
     return "、".join(items)
 
 
+def left_out(total: int, n: int = TABLE_HEAD) -> int:
+    """How many of `total` items a table or chart leaves out between its first and last n (0: shows all)."""
+    return 0 if total <= 2 * n + 10 else total - 2 * n
+
+
 def head_and_tail(items: list, n: int = TABLE_HEAD) -> tuple[list, int]:
     """The first and last n items and how many were left out between them (_Q.head_and_tail does it in SQL)."""
-    if len(items) <= 2 * n + 10:
+    if not left_out(len(items), n):
         return items, 0
-    return items[:n] + items[-n:], len(items) - 2 * n
+    return items[:n] + items[-n:], left_out(len(items), n)
 
 
 @dataclass
@@ -108,11 +113,11 @@ class _Q:
     def head_and_tail(self, sql: str, order: str, params: list | None = None) -> tuple[list[dict], int]:
         """head_and_tail() of the rows of `sql` in `order`, fetching only the rows shown."""
         total = self.count(sql, params)
-        if total <= 2 * TABLE_HEAD + 10:
+        if not left_out(total):
             return self.rows(f"{sql} order by {order}", params), 0
         head = self.rows(f"{sql} order by {order} limit {TABLE_HEAD}", params)
         tail = self.rows(f"{sql} order by {order} limit {TABLE_HEAD} offset {total - TABLE_HEAD}", params)
-        return head + tail, total - 2 * TABLE_HEAD
+        return head + tail, left_out(total)
 
 
 def _round_title(q: _Q, round_id: str, work_db: Path | None) -> tuple[str, str | None]:
