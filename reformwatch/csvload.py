@@ -32,8 +32,8 @@ def _as_array(values: list) -> tuple[np.ndarray, np.ndarray | None]:
 def insert_columns(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list]) -> None:
     """Insert Python column lists in one statement.
 
-    DuckDB scans them as NumPy arrays: about ten times faster than unnesting Python lists (200,000
-    landing files: 0.07 s instead of 0.7 s). Whole numbers with gaps go as int64 plus a null mask.
+    DuckDB scans them as NumPy arrays, faster than unnesting Python lists (200,000 landing files,
+    11 columns: 0.25 s instead of 0.7 s). Whole numbers with gaps go as int64 plus a null mask.
     """
     frame: dict[str, np.ndarray] = {}
     select = []
