@@ -115,6 +115,9 @@ def load_registries(con: duckdb.DuckDBPyConnection, landing: Path, loaded_finger
               when raw.parse_count(exam_questions) is null then 'exam_questions is not a whole number'
               when raw.parse_count(exam_minutes) is null then 'exam_minutes is not a whole number'
               when not raw.parse_number(exam_full_marks) > 0 then 'exam_full_marks is not a positive number'
+              when raw.parse_number(exam_full_marks) > 1e9
+                then 'exam_full_marks ' || trim(exam_full_marks)
+                     || ' is not a mark scale; give the full marks, e.g. 100'
               when raw.parse_number(pass_mark) is null then 'pass_mark is not a number'
               when raw.parse_number(excellent_mark) is null then 'excellent_mark is not a number' end as problem
             from _rounds qualify problem is not null order by row_number""",

@@ -12,7 +12,7 @@ from landing_builder import Landing, exam_rows, progress_row
 from reformwatch.config import SAMPLE_LANDING
 from reformwatch.contract import EXAM_COLUMNS
 from reformwatch.ingest import ensure_schema, ingest
-from reformwatch.registry import load_registries
+from reformwatch.registry import RegistryError, load_registries
 
 
 def do_ingest(landing, db):
@@ -54,11 +54,20 @@ def test_unchanged_files_are_not_read_again_and_history_is_kept(tmp_path):
 
 def test_bulk_and_per_file_paths_load_the_same_rows(tmp_path):
     """Canonical CSVs go through the bulk pass; reordered/quoted/ragged ones per file; rows must agree."""
-    land = Landing(tmp_path / "landing")
+    land = Landing(tmp_path / "landing", units={"AAA": "甲", "BBB": "乙", "CCC": "丙", "DDD": "丁", "EEE": "戊"})
+    blank = dict.fromkeys(EXAM_COLUMNS, " ")  # a row of empty cells is not a row; the next keeps its number
     rows = exam_rows("AAA", scores=[90, 80.5, 70])
-    land.exam("AAA", rows=rows)  # bulk
+    land.exam("AAA", rows=[*rows[:1], blank, *rows[1:]])  # bulk
     reordered = list(reversed(EXAM_COLUMNS))
-    land.write("exam", "BBB.csv", exam_rows("BBB", scores=[90, 80.5, 70]), header=reordered)  # per file
+    bbb = exam_rows("BBB", scores=[90, 80.5, 70])
+    land.write("exam", "BBB.csv", [*bbb[:1], blank, *bbb[1:]], header=reordered)  # per file
+    ddd = exam_rows("DDD", scores=[90, 80.5, 70])  # a ragged row: the bulk pass drops the file, the next
+    land.write_bytes(  # file's rows must still be numbered from 1
+        "exam",
+        "DDD.csv",
+        (",".join(EXAM_COLUMNS) + "\n" + "\n".join(",".join(map(str, r.values())) for r in ddd) + ",extra\n").encode(),
+    )
+    land.exam("EEE", rows=exam_rows("EEE", scores=[90, 80.5, 70]))  # bulk, after the dropped one
     quoted = exam_rows("CCC", scores=[90, 80.5, 70])
     quoted[0]["discipline_note"] = 'said "hello", twice'
     land.exam("CCC", rows=quoted)  # per file (quotes)
@@ -82,8 +91,9 @@ def test_bulk_and_per_file_paths_load_the_same_rows(tmp_path):
     by_unit: dict[str, list] = {}
     for unit, row_number, _id, level, score, status in got:
         by_unit.setdefault(unit, []).append((row_number, level, score, status))
-    assert len(by_unit["AAA"]) == 3
-    assert by_unit["AAA"] == by_unit["BBB"] == by_unit["CCC"]
+    assert len(by_unit["AAA"]) == 3 and [r[0] for r in by_unit["AAA"]] == [1, 2, 3]
+    assert by_unit["AAA"] == by_unit["BBB"] == by_unit["CCC"] == by_unit["EEE"]
+    assert paths["2024-R1/exam/DDD.csv"] == "per_file" and paths["2024-R1/exam/EEE.csv"] == "bulk"
     assert (
         con.execute("select discipline_note from raw.exam_rows where examinee_id = 'CCC001'").fetchone()[0]
         == 'said "hello", twice'
@@ -166,6 +176,25 @@ def test_unchanged_registries_are_read_back_and_changed_ones_validated_again(tmp
     units.write_text(units.read_text(encoding="utf-8") + "bad code,某单位\n", encoding="utf-8")
     with pytest.raises(registry.RegistryError, match=r"units.csv has invalid rows: row \d+: unit_code"):
         load_registries(con, land.root, loaded_fingerprint=fingerprint)
+
+
+@pytest.mark.parametrize(
+    ("full_marks", "problem"),
+    [("0", "exam_full_marks is not a positive number"), ("1e12", "exam_full_marks 1e12 is not a mark scale")],
+)
+def test_round_full_marks_must_be_a_mark_scale(tmp_path, full_marks, problem):
+    """Scores are summed as DECIMAL(38, 10) in the models: full marks bound every counted score."""
+    land = Landing(tmp_path / "landing").good_round()
+    rounds = land.root / "rounds.csv"
+    header, *rows = rounds.read_text(encoding="utf-8").splitlines()
+    col = header.split(",").index("exam_full_marks")
+    first = rows[0].split(",")
+    first[col] = full_marks
+    rounds.write_text("\n".join([header, ",".join(first), *rows[1:]]) + "\n", encoding="utf-8")
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_schema(con)
+    with pytest.raises(RegistryError, match=rf"rounds.csv has invalid rows: row \d+: {problem}"):
+        load_registries(con, land.root)
 
 
 def test_insert_columns_keeps_values_and_types():

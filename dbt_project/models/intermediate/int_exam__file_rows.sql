@@ -53,6 +53,15 @@ flagged as (
     cross join error_checks as e
 ),
 
+files_with_copies as (
+    -- Sheets where an examinee has more than one row: the only ones that need the copy windows below
+    -- (a few hundred of 100,000 sheets in a national round; the windows over every row cost seconds).
+    select file_id
+    from flagged
+    group by file_id
+    having count(*) > count(distinct (has_error, examinee_id))
+),
+
 copies as (
     select
         *,
@@ -60,10 +69,19 @@ copies as (
         count(distinct row_signature) over (partition by file_id, has_error, examinee_id) as n_versions,
         row_number() over (partition by file_id, has_error, examinee_id order by row_number) as copy_number
     from flagged
+    where file_id in (select file_id from files_with_copies)
+    union all
+    select
+        *,
+        1::bigint as n_copies,
+        1::bigint as n_versions,
+        1::bigint as copy_number
+    from flagged
+    where file_id not in (select file_id from files_with_copies)
 )
 
 select
-    *,
+    * exclude (row_signature),
     case
         when has_error then 'error'
         when n_copies = 1 then 'unique'

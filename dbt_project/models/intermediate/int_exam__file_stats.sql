@@ -2,7 +2,7 @@
 -- Partial aggregates of each exam sheet's counted rows, by rank level and score bin (20 equal bins of
 -- the round's full marks). The exam marts add these up for the sheets in force instead of reading
 -- every row, so a resubmission costs one sheet. Incremental per file like int_exam__file_rows.
--- score_sum adds the scores in row order, so re-runs give bit-identical averages.
+-- score_sum is exact (a decimal), so re-runs give bit-identical averages whatever the order of addition.
 with
 
 rows as (
@@ -28,8 +28,7 @@ select
     count_if(status = 'attended')::bigint as examinees,
     count_if(status = 'absent')::bigint as absent,
     count_if(status = 'attended' and score is not null)::bigint as scored,
-    {{ stable_sum("case when status = 'attended' then score end", "row_number") }}::double
-        as score_sum,
+    {{ exact_sum("case when status = 'attended' then score end") }} as score_sum,
     count_if(status = 'attended' and score >= pass_mark)::bigint as pass_count,
     count_if(status = 'attended' and score < pass_mark)::bigint as fail_count,
     count_if(status = 'attended' and score >= excellent_mark)::bigint as excellent_count,

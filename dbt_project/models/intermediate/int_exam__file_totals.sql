@@ -9,7 +9,7 @@ select
     sum(examinees)::bigint as examinees,
     sum(absent)::bigint as absent,
     sum(scored)::bigint as scored,
-    {{ stable_sum('score_sum', 'rank_level, bin') }}::double as score_sum,
+    sum(score_sum) as score_sum,
     sum(pass_count)::bigint as pass_count,
     sum(fail_count)::bigint as fail_count,
     sum(excellent_count)::bigint as excellent_count,

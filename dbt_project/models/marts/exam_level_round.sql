@@ -3,7 +3,7 @@ select
     s.round_id::varchar as round_id,
     s.rank_level::varchar as rank_level,
     sum(s.examinees)::bigint as examinees,
-    ({{ stable_sum('s.score_sum', 's.file_id, s.bin') }} / nullif(sum(s.scored), 0))::double as avg_score,
+    sum(s.score_sum)::double / nullif(sum(s.scored), 0) as avg_score,
     (sum(s.pass_count)::double / sum(s.examinees)) as pass_rate,
     (sum(s.excellent_count)::double / sum(s.examinees)) as excellent_rate,
     (sum(s.full_score_count)::double / sum(s.examinees)) as full_score_rate

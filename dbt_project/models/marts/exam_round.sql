@@ -6,7 +6,7 @@ pooled as (
         t.round_id,
         sum(t.examinees) as examinees,
         sum(t.absent) as absent,
-        {{ stable_sum('t.score_sum', 't.file_id') }} / nullif(sum(t.scored), 0) as avg_score,
+        sum(t.score_sum)::double / nullif(sum(t.scored), 0) as avg_score,
         sum(t.pass_count) as pass_count,
         sum(t.excellent_count) as excellent_count,
         sum(t.full_score_count) as full_score_count

@@ -8,7 +8,7 @@ units as (
         t.unit_code,
         t.examinees,
         t.absent,
-        t.score_sum / nullif(t.scored, 0) as avg_score,
+        t.score_sum::double / nullif(t.scored, 0) as avg_score,
         t.pass_count,
         t.fail_count,
         t.excellent_count,
