@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -319,26 +320,42 @@ def ingest(
     touched: list[tuple[int, int, int]] = []  # (file_id, size, mtime_ns) seen again with a new mtime
     root = landing.resolve()
     bulk = _bulk_enabled()
-    for idx in todo:
-        f = files[idx]
-        with open(os.path.join(root, f.path), "rb") as fh:
-            data = fh.read()
-        sha = hashlib.sha256(data).hexdigest()
-        if (f.path, sha) in by_hash:
-            fid = assigned[idx] = by_hash[(f.path, sha)]
-            touched.append((fid, f.size, f.mtime_ns))
-            continue
-        nf = _NewFile(f, next_id, sha)
-        next_id += 1
-        _classify(nf, data, bulk)
-        new.append(nf)
-        assigned[idx] = nf.file_id
-        result.changed_rounds.add(f.round_id)
-        if len(new) % CHUNK_FILES == 0:  # bounded memory: parse what has been read so far
-            _load_chunk(con, new[-CHUNK_FILES:])
-            if progress:
-                progress(f"read and parsed {len(new)} new files")
-    _load_chunk(con, new[len(new) - len(new) % CHUNK_FILES :])
+    # DuckDB parses a chunk in a background thread while this one reads and decodes the next: the
+    # connection is used by one thread at a time (the loop below does not touch it), and at most two
+    # chunks are held in memory.
+    with ThreadPoolExecutor(1, thread_name_prefix="ingest-load") as loader:
+        loading: Future[None] | None = None
+
+        def load(chunk: list[_NewFile]) -> None:
+            nonlocal loading
+            if loading is not None:
+                loading.result()
+                if progress:
+                    progress(f"read and parsed {len(new) - len(chunk)} new files")
+            loading = loader.submit(_load_chunk, con, chunk)
+
+        try:
+            for idx in todo:
+                f = files[idx]
+                with open(os.path.join(root, f.path), "rb") as fh:
+                    data = fh.read()
+                sha = hashlib.sha256(data).hexdigest()
+                if (f.path, sha) in by_hash:
+                    fid = assigned[idx] = by_hash[(f.path, sha)]
+                    touched.append((fid, f.size, f.mtime_ns))
+                    continue
+                nf = _NewFile(f, next_id, sha)
+                next_id += 1
+                _classify(nf, data, bulk)
+                new.append(nf)
+                assigned[idx] = nf.file_id
+                result.changed_rounds.add(f.round_id)
+                if len(new) % CHUNK_FILES == 0:  # bounded memory: parse what has been read so far
+                    load(new[-CHUNK_FILES:])
+            load(new[len(new) - len(new) % CHUNK_FILES :])
+        finally:
+            if loading is not None:
+                loading.result()  # the connection is free again (and a failed load raises here)
     result.files_read = len(new)
 
     for kind in KINDS:

@@ -132,6 +132,25 @@ def test_chunked_loading_gives_the_same_rows(tmp_path, monkeypatch):
     assert res.files_read == 37 and chunked == whole and len(whole) == 582
 
 
+def test_a_failed_chunk_load_fails_the_ingest(tmp_path, monkeypatch):
+    """Chunks load in a background thread: its error reaches the caller, after which the connection is free."""
+    import reformwatch.ingest as ingest_module
+
+    real, calls = ingest_module._load_chunk, []
+
+    def failing(con, chunk):
+        calls.append(len(chunk))
+        if len(calls) == 2:
+            raise duckdb.IOException("disk full")
+        real(con, chunk)
+
+    monkeypatch.setattr(ingest_module, "CHUNK_FILES", 7)
+    monkeypatch.setattr(ingest_module, "_load_chunk", failing)
+    with pytest.raises(duckdb.IOException, match="disk full"):
+        do_ingest(SAMPLE_LANDING, tmp_path / "w.duckdb")
+    assert calls == [7, 7]  # stopped at the failure, the files after it were not loaded
+
+
 def test_landing_snapshot_follows_the_scan_and_keeps_first_seen(tmp_path):
     """raw.landing_files is rewritten only where the scan differs; a (path, version) keeps first_seen_at."""
     import os
