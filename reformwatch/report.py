@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -540,7 +541,8 @@ def write_unit_feedback(work_db: Path, round_id: str, out_dir: Path) -> int:
     DuckDB builds each unit's CSV text (quoting, neutralising formula cells). Only units whose digest
     (sheet in force, round marks, models and registries) changed since the last write are fetched and
     written (temporary name, then an atomic replace), and files of units that no longer have counted
-    examinees are removed. Returns the number of files written.
+    examinees are removed. A folder without unit files (a new round) is written whole under another
+    name, then renamed. Returns the number of files written.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     state, summary = out_dir / ".digests", out_dir / ".digest"  # each unit's digest; all of them in one
@@ -583,7 +585,8 @@ def write_unit_feedback(work_db: Path, round_id: str, out_dir: Path) -> int:
             and sum(n.endswith(".csv") for n in on_disk) == units
         ):
             return 0  # no unit's digest changed, and every unit's file is there
-        old = _read_digests(state)
+        fresh = not any(n.endswith(".csv") for n in on_disk)  # a new round's folder: every unit is written
+        old = {} if fresh else _read_digests(state)
         digests = dict(con.execute(unit_digests, [round_id]).fetchall())
         changed = sorted(u for u, d in digests.items() if old.get(u) != d or f"{u}.csv" not in on_disk)
         con.execute("create temp table changed (unit_code varchar)")
@@ -594,17 +597,41 @@ def write_unit_feedback(work_db: Path, round_id: str, out_dir: Path) -> int:
                 from {feedback} r semi join changed using (unit_code) group by unit_code""",
             [round_id],
         )
+        if fresh:  # a new folder, complete before it takes the folder's name: no per-file renames
+            target = out_dir.with_name(f".{out_dir.name}.new")
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir()
+        else:
+            target = out_dir
         while batch := cur.fetchmany(1_000):
-            for unit, text in batch:
-                _write_atomic(out_dir / f"{unit}.csv", text)
-                written += 1
+            _write_unit_files(str(target), batch, atomic=not fresh)
+            written += len(batch)
     finally:
         con.close()
+    if fresh:
+        _write_digests(target / state.name, digests)
+        (target / summary.name).write_text(everything)
+        shutil.rmtree(out_dir)  # holds no unit file (fresh): at most old digests
+        target.rename(out_dir)
+        return written
     for unit in old.keys() - digests.keys():  # no counted examinee any more: no file
         (out_dir / f"{unit}.csv").unlink(missing_ok=True)
     _write_digests(state, digests)
     _write_atomic(summary, everything)
     return written
+
+
+def _write_unit_files(out_dir: str, batch: list[tuple[str, str]], *, atomic: bool) -> None:
+    """Write `<unit>.csv` files: replacing one goes through a temporary name (readers never see half a
+    file); in a folder nobody reads yet, directly (a rename per file was a third of a national round's
+    feedback time)."""
+    for unit, text in batch:
+        final = os.path.join(out_dir, f"{unit}.csv")
+        path = os.path.join(out_dir, f".{unit}.csv.tmp") if atomic else final
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        if atomic:
+            os.replace(path, final)
 
 
 def write_report(warehouse: Path, round_id: str, reports_dir: Path, work_db: Path | None = None) -> Path:

@@ -249,6 +249,13 @@ def test_only_the_resubmitting_units_feedback_file_is_rewritten(tmp_path):
     (units_dir / "AAA.csv").unlink()  # a file gone from the folder is written again, and only that one
     assert write_unit_feedback(work_db, "2024-R1", units_dir) == 1
     assert (units_dir / "AAA.csv").read_text() == after["AAA.csv"][1]
+    for p in units_dir.glob("*.csv"):  # a folder without unit files is written whole, then renamed
+        p.unlink()
+    assert write_unit_feedback(work_db, "2024-R1", units_dir) == len(after)
+    assert {p.name: p.read_text() for p in units_dir.glob("*.csv")} == {n: t for n, (_, t) in after.items()}
+    assert sorted(p.name for p in units_dir.parent.iterdir() if p.name.startswith(".")) == []
+    assert sorted(p.name for p in units_dir.iterdir() if not p.name.endswith(".csv")) == [".digest", ".digests"]
+    assert write_unit_feedback(work_db, "2024-R1", units_dir) == 0
 
 
 def test_national_round_lists_are_capped():
