@@ -503,9 +503,14 @@ def _write_digests(path: Path, digests: dict[str, str]) -> None:
     _write_atomic(path, "".join(f"{k}\t{d}\n" for k, d in sorted(digests.items())))
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+def _write_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write through a temporary name, then replace: readers never see half a file (plain os calls,
+    as it runs once per unit file)."""
+    path = os.fspath(path)
+    head, name = os.path.split(path)
+    tmp = os.path.join(head, f".{name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
     os.replace(tmp, path)
 
 
@@ -579,13 +584,10 @@ def write_unit_feedback(work_db: Path, round_id: str, out_dir: Path) -> int:
         ).fetchone()
         everything = f"{total}\t{units}\n"
         on_disk = {e.name for e in os.scandir(out_dir)}
-        if (
-            summary.is_file()
-            and summary.read_text() == everything
-            and sum(n.endswith(".csv") for n in on_disk) == units
-        ):
+        unit_files = sum(n.endswith(".csv") for n in on_disk)
+        if summary.is_file() and summary.read_text() == everything and unit_files == units:
             return 0  # no unit's digest changed, and every unit's file is there
-        fresh = not any(n.endswith(".csv") for n in on_disk)  # a new round's folder: every unit is written
+        fresh = unit_files == 0  # a new round's folder: every unit is written
         old = {} if fresh else _read_digests(state)
         digests = dict(con.execute(unit_digests, [round_id]).fetchall())
         changed = sorted(u for u, d in digests.items() if old.get(u) != d or f"{u}.csv" not in on_disk)
@@ -622,16 +624,15 @@ def write_unit_feedback(work_db: Path, round_id: str, out_dir: Path) -> int:
 
 
 def _write_unit_files(out_dir: str, batch: list[tuple[str, str]], *, atomic: bool) -> None:
-    """Write `<unit>.csv` files: replacing one goes through a temporary name (readers never see half a
-    file); in a folder nobody reads yet, directly (a rename per file was a third of a national round's
-    feedback time)."""
+    """Write `<unit>.csv` files: replacing one with _write_atomic; in a folder nobody reads yet, directly
+    (a rename per file was a third of a national round's feedback time)."""
     for unit, text in batch:
-        final = os.path.join(out_dir, f"{unit}.csv")
-        path = os.path.join(out_dir, f".{unit}.csv.tmp") if atomic else final
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
+        path = os.path.join(out_dir, f"{unit}.csv")
         if atomic:
-            os.replace(path, final)
+            _write_atomic(path, text)
+        else:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
 
 
 def write_report(warehouse: Path, round_id: str, reports_dir: Path, work_db: Path | None = None) -> Path:
