@@ -8,6 +8,7 @@ KINDS = ("progress", "exam")
 
 FILE_NAME_RE = re.compile(r"^(?P<unit>[A-Z0-9_]{1,32}?)(?:__v(?P<version>[0-9]+))?\.(?P<ext>csv|xlsx)$")
 UNIT_CODE_RE = re.compile(r"^[A-Z0-9_]{1,32}$")
+MAX_VERSION = 2**31 - 1  # versions are stored as 32-bit integers
 ROUND_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 PROGRESS_COLUMNS = (
@@ -67,10 +68,10 @@ SCOPE_COLUMNS = ("unit_code", "cadre_headcount", "min_examinees")
 
 def parse_file_name(name: str) -> tuple[str, int, str] | None:
     """Return (unit_code, version, ext) for a valid landing file name, else None."""
-    m = FILE_NAME_RE.match(name)
+    m = FILE_NAME_RE.fullmatch(name)  # not .match: "$" would accept a trailing newline
     if not m:
         return None
     version = int(m["version"]) if m["version"] is not None else 1
-    if version < 1:
+    if not 1 <= version <= MAX_VERSION:
         return None
     return m["unit"], version, m["ext"]

@@ -13,8 +13,10 @@ def sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _as_array(values: list) -> tuple[np.ndarray, np.ndarray | None]:
+def _as_array(values: list | np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """A NumPy array DuckDB scans without guessing a type from a sample, and a null mask for whole numbers."""
+    if isinstance(values, np.ndarray):  # typed by the caller
+        return values, None
     types = {type(v) for v in values}
     nulls = type(None) in types
     types.discard(type(None))
@@ -29,11 +31,12 @@ def _as_array(values: list) -> tuple[np.ndarray, np.ndarray | None]:
     return out, None
 
 
-def insert_columns(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list]) -> None:
+def insert_columns(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list | np.ndarray]) -> None:
     """Insert Python column lists in one statement.
 
     DuckDB scans them as NumPy arrays, faster than unnesting Python lists (200,000 landing files,
     11 columns: 0.25 s instead of 0.7 s). Whole numbers with gaps go as int64 plus a null mask.
+    NumPy arrays are taken as they are.
     """
     frame: dict[str, np.ndarray] = {}
     select = []

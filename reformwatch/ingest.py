@@ -215,20 +215,12 @@ LANDING_COLUMNS = (
 )
 
 
-def _stage_scan(con: duckdb.DuckDBPyConnection, files: list[LandingFile]) -> None:
-    """The scan as temp table landing_scan (idx: position in the scan).
+def _match_loads(con: duckdb.DuckDBPyConnection) -> None:
+    """The scan (landing_scanned) as temp table landing_scan, with file_id.
 
     A readable file whose latest load has the same size and modification time gets that load's
     file_id; the others (file_id null) are read. DuckDB compares the 200,000 files, not Python.
     """
-    columns = [c for c in LANDING_COLUMNS if c != "file_id"]
-    con.execute(
-        "create or replace temp table landing_scanned as "
-        f"select 0::bigint as idx, {', '.join(columns)} from raw.landing_files limit 0"
-    )
-    insert_columns(
-        con, "landing_scanned", {"idx": list(range(len(files)))} | {c: [getattr(f, c) for f in files] for c in columns}
-    )
     con.execute(
         """create or replace temp table landing_scan as
            select s.*, case when s.check_name is null then f.file_id end as file_id
@@ -240,12 +232,14 @@ def _stage_scan(con: duckdb.DuckDBPyConnection, files: list[LandingFile]) -> Non
     con.execute("drop table landing_scanned")
 
 
-def _to_read(con: duckdb.DuckDBPyConnection) -> tuple[list[int], dict[tuple[str, str], int]]:
-    """Positions of the readable files to read, and (path, sha256) -> file_id of earlier loads of their paths."""
+def _to_read(con: duckdb.DuckDBPyConnection) -> tuple[list[tuple[int, LandingFile]], dict[tuple[str, str], int]]:
+    """(position in the scan, file) of the readable files to read, and (path, sha256) -> file_id of
+    earlier loads of their paths."""
     todo = [
-        r[0]
+        (r[0], LandingFile(*r[1:]))
         for r in con.execute(
-            "select idx from landing_scan where check_name is null and file_id is null order by idx"
+            """select idx, path, round_id, kind, unit_code, version, ext, size, mtime_ns
+               from landing_scan where check_name is null and file_id is null order by idx"""
         ).fetchall()
     ]
     loads = con.execute(
@@ -310,9 +304,10 @@ def ingest(
 ) -> IngestResult:
     """Scan the landing zone and load what is new; one transaction."""
     ensure_schema(con)
-    files = scan(landing, registry, max_file_bytes)
-    result = IngestResult(files_seen=len(files), files_rejected=sum(not f.readable for f in files))
-    _stage_scan(con, files)
+    seen = scan(con, landing, registry, max_file_bytes)
+    rejected = con.execute("select count(*) from landing_scanned where check_name is not null").fetchone()[0]
+    result = IngestResult(files_seen=seen, files_rejected=rejected)
+    _match_loads(con)
     todo, by_hash = _to_read(con)
     next_id = (con.execute("select coalesce(max(file_id), 0) from raw.files").fetchone()[0]) + 1
     assigned: dict[int, int] = {}  # position in the scan -> file_id, for the files read now
@@ -335,8 +330,7 @@ def ingest(
             loading = loader.submit(_load_chunk, con, chunk)
 
         try:
-            for idx in todo:
-                f = files[idx]
+            for idx, f in todo:
                 with open(os.path.join(root, f.path), "rb") as fh:
                     data = fh.read()
                 sha = hashlib.sha256(data).hexdigest()

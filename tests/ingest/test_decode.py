@@ -42,22 +42,26 @@ def test_broken_xlsx_raises():
         decode_bytes(b"PK\x03\x04 not really a zip", "xlsx")
 
 
-@pytest.mark.parametrize(
-    ("name", "parsed"),
-    [
-        ("POLICE.csv", ("POLICE", 1, "csv")),
-        ("LJBANK.xlsx", ("LJBANK", 1, "xlsx")),
-        ("HOUSING__v2.csv", ("HOUSING", 2, "csv")),
-        ("A_B__v13.xlsx", ("A_B", 13, "xlsx")),
-        ("police.csv", None),
-        ("AIC.CSV", None),
-        ("AIC.csv.bak", None),
-        ("AI C.csv", None),
-        ("省公安厅.csv", None),
-        ("AIC__v0.csv", None),
-        ("../AIC.csv", None),
-        ("X" * 33 + ".csv", None),
-    ],
-)
+NAMES = [
+    ("POLICE.csv", ("POLICE", 1, "csv")),
+    ("LJBANK.xlsx", ("LJBANK", 1, "xlsx")),
+    ("HOUSING__v2.csv", ("HOUSING", 2, "csv")),
+    ("A_B__v13.xlsx", ("A_B", 13, "xlsx")),
+    ("police.csv", None),
+    ("AIC.CSV", None),
+    ("AIC.csv.bak", None),
+    ("AI C.csv", None),
+    ("省公安厅.csv", None),
+    ("AIC__v0.csv", None),
+    ("AIC__v007.csv", ("AIC", 7, "csv")),
+    (f"AIC__v{2**31 - 1}.csv", ("AIC", 2**31 - 1, "csv")),
+    (f"AIC__v{2**31}.csv", None),
+    ("AIC.csv\n", None),
+    ("../AIC.csv", None),
+    ("X" * 33 + ".csv", None),
+]
+
+
+@pytest.mark.parametrize(("name", "parsed"), NAMES)
 def test_file_name_rule(name, parsed):
     assert parse_file_name(name) == parsed
