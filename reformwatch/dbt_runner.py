@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import logging
 import os
 import pickle
@@ -87,6 +88,45 @@ def parse_project(work_db: Path, work_dir: Path) -> Any:
     return res.result
 
 
+def _warm_macros_file(work_dir: Path) -> Path:
+    return work_dir / "dbt_parse" / "warm_macros.json"
+
+
+def warm_up(manifest: Any, work_dir: Path) -> int:
+    """Compile the Jinja macros the last build used (a list kept by run_dbt); the number compiled.
+
+    dbt compiles a macro's template on first use in a process and keeps it. Compiling the hundred or so
+    a build uses takes about 0.2 s here, before the build, but about 0.5 s inside a build, where it
+    competes with the build's threads. The dbt worker does it while the pipeline ingests. The work
+    database is not touched.
+    """
+    from dbt_common.clients.jinja import template_cache
+
+    try:
+        uids = json.loads(_warm_macros_file(work_dir).read_text())
+    except (OSError, ValueError):  # no build yet
+        return 0
+    done = 0
+    for uid in uids:
+        macro = manifest.macros.get(uid)
+        if macro is not None:
+            template_cache.get_node_template(macro)
+            done += 1
+    return done
+
+
+def _keep_macros_used(manifest: Any, work_dir: Path) -> None:
+    """Keep the ids of the macros compiled so far in this process, for the next run's warm_up."""
+    from dbt_common.clients.jinja import template_cache
+
+    used = set(template_cache.file_cache)
+    uids = sorted(uid for uid, m in manifest.macros.items() if m.macro_sql in used)
+    path = _warm_macros_file(work_dir)
+    tmp = path.with_suffix(".part")
+    tmp.write_text(json.dumps(uids))
+    os.replace(tmp, path)
+
+
 def _manifest_state(manifest: Any) -> dict[str, Any]:
     """A Manifest's public fields. Its lookups are caches rebuilt on use, and are left out: dbt's own
     Manifest.__reduce_ex__ passes them to the wrong fields (it omits `fixtures`), so it is not used."""
@@ -160,6 +200,11 @@ def run_dbt(
             failures.append(f"{name}: {msg[0] if msg else status}")
         elif status == "warn":
             warnings.append(f"{name}: {msg[0] if msg else status}")
+    if manifest is not None and res.success:
+        try:
+            _keep_macros_used(manifest, work_dir)
+        except Exception:  # an optimisation only
+            log.debug("could not keep the list of macros used", exc_info=True)
     if failures or not res.success:
         raise DbtError("dbt build failed: " + ("; ".join(failures) or "see the dbt log in " + str(work_dir / "logs")))
     return DbtResult(nodes, failures, warnings)

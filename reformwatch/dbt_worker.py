@@ -1,11 +1,12 @@
 """dbt in a child process that imports dbt and parses the project while the pipeline ingests.
 
 dbt's import and parse cost about 3 s per run whatever the data. The child does both at the start of
-a run (parsing does not open the work database, which ingest holds), then waits for one build request
-on stdin, builds with the parsed manifest, writes the outcome to a file and exits, so the work
-database is free again when the parent reads the outcome. A run with nothing new stops the child
-unused. If the child fails, the build runs again in this process, so an error surfaces with its own
-traceback. The child dies with its parent (Linux), so a killed run leaves no build behind.
+a run (parsing does not open the work database, which ingest holds) and compiles the macros the last
+build used (dbt_runner.warm_up), then waits for one build request on stdin, builds with the parsed
+manifest, writes the outcome to a file and exits, so the work database is free again when the parent
+reads the outcome. A run with nothing new stops the child unused. If the child fails, the build runs
+again in this process, so an error surfaces with its own traceback. The child dies with its parent
+(Linux), so a killed run leaves no build behind.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sys
 from pathlib import Path
 
 from .child_worker import ChildWorker
-from .dbt_runner import DbtError, DbtResult, parse_project, run_dbt
+from .dbt_runner import DbtError, DbtResult, parse_project, run_dbt, warm_up
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     except DbtError as e:  # the build parses again and reports the error with its context
         log.warning("%s", e)
         manifest = None
+    if manifest is not None:
+        try:
+            warm_up(manifest, work_dir)
+        except Exception:  # an optimisation only: the build does the same work if this fails
+            log.debug("dbt warm-up failed", exc_info=True)
     try:
         args, env, out = pickle.load(sys.stdin.buffer)
     except EOFError:  # the parent had nothing to build

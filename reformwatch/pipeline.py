@@ -217,13 +217,18 @@ def _dbt_build(
     if full_refresh:
         how = "full refresh: first build, or models or registries changed"
     else:
-        how = "incremental" + "".join(f"; {kind} models kept: no {kind} file changed" for kind in skip or [])
+        how = "incremental; registry models kept" + "".join(
+            f"; {kind} models kept: no {kind} file changed" for kind in skip or []
+        )
     say(f"build: dbt build (staging -> intermediate -> marts, dq; {how}) ...")
     _crash_point("dbt")
     args = ["build", "--exclude-resource-type", "unit_test", "--no-write-json"]  # the log has the results
     args += ["--full-refresh"] if full_refresh else []
-    if skip:
-        args += ["--exclude", *(f"tag:{kind}" for kind in skip)]
+    # An incremental build has the registries and models of the last successful build (a change in
+    # either makes it a full refresh), so the registries' views and their tests (tag registry) stand.
+    excluded = [] if full_refresh else ["tag:registry", *(f"tag:{kind}" for kind in skip or [])]
+    if excluded:
+        args += ["--exclude", *excluded]
     res = dbt.run(args, env={"REFORMWATCH_AS_OF": as_of.isoformat()})
     summary.phases["dbt"] = time.perf_counter() - t1
     con = _connect_work(settings)

@@ -213,3 +213,19 @@ def test_a_parsed_project_is_kept_until_a_project_file_changes(built, tmp_path, 
     monkeypatch.setenv("REFORMWATCH_DUCKDB_MEMORY", "1GB")  # the environment is part of the key too
     dbt_runner.parse_project(settings.work_db, work)
     assert len(invocations) == 3
+
+
+def test_the_worker_compiles_the_macros_the_last_build_used(built, tmp_path):
+    """A build keeps the list of macros it compiled; warm_up compiles them in a fresh process's cache."""
+    from dbt_common.clients.jinja import template_cache
+
+    from reformwatch import dbt_runner
+
+    settings, _ = built
+    kept = json.loads((settings.work_dir / "dbt_parse" / "warm_macros.json").read_text())
+    assert {"macro.dbt_duckdb.materialization_table_duckdb", "macro.dbt.materialization_test_default"} <= set(kept)
+    manifest = dbt_runner.parse_project(settings.work_db, settings.work_dir)
+    template_cache.clear()
+    assert dbt_runner.warm_up(manifest, settings.work_dir) == len(kept)
+    assert {manifest.macros[uid].macro_sql for uid in kept} <= set(template_cache.file_cache)
+    assert dbt_runner.warm_up(manifest, tmp_path / "no-build-yet") == 0
