@@ -27,7 +27,6 @@ from .contract import ALL_COLUMNS, KINDS, REQUIRED_COLUMNS
 from .csvload import insert_columns, read_csv_text, sql_str
 from .decode import DecodeError, decode_bytes, split_header
 from .landing import LandingFile, scan
-from .registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -295,7 +294,6 @@ def _kind_signatures(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 def ingest(
     con: duckdb.DuckDBPyConnection,
     landing: Path,
-    registry: Registry,
     *,
     run_id: str,
     loaded_at: datetime,
@@ -304,7 +302,7 @@ def ingest(
 ) -> IngestResult:
     """Scan the landing zone and load what is new; one transaction."""
     ensure_schema(con)
-    seen = scan(con, landing, registry, max_file_bytes)
+    seen = scan(con, landing, max_file_bytes)
     rejected = con.execute("select count(*) from landing_scanned where check_name is not null").fetchone()[0]
     result = IngestResult(files_seen=seen, files_rejected=rejected)
     _match_loads(con)

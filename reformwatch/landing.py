@@ -11,7 +11,6 @@ import logging
 import os
 import stat
 from dataclasses import dataclass, field
-from itertools import chain
 from pathlib import Path
 
 import duckdb
@@ -19,7 +18,6 @@ import numpy as np
 
 from .contract import FILE_NAME_RE, KINDS
 from .csvload import insert_columns, sql_str
-from .registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +39,8 @@ class LandingFile:
 @dataclass
 class Listing:
     """Every entry of the round folders' progress/ and exam/ subfolders, as columns, in scan order
-    (round folder, kind, file name). `check_name`/`detail` are set for entries rejected while listing."""
+    (round folder, kind, file name). `rejected` holds the entries rejected while listing (odd entries,
+    links leading out of the landing zone)."""
 
     round_id: list[str] = field(default_factory=list)
     kind: list[str] = field(default_factory=list)
@@ -82,13 +81,21 @@ def list_landing(landing: Path) -> Listing:
             folder = root / round_id / kind
             if folder.is_symlink() or not folder.is_dir():
                 continue
-            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            except FileNotFoundError:  # removed since the round folder was listed
+                continue
             try:
                 names = sorted(os.listdir(fd))
                 sizes, mtimes = out.size, out.mtime_ns
                 start = len(out.name)
+                gone: list[str] = []
                 for name in names:
-                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                    try:
+                        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                    except FileNotFoundError:  # removed since the folder was listed: not part of this run
+                        gone.append(name)
+                        continue
                     if stat.S_IFMT(st.st_mode) == regular:
                         sizes.append(st.st_size)
                         mtimes.append(st.st_mtime_ns)
@@ -101,6 +108,9 @@ def list_landing(landing: Path) -> Listing:
                         out.rejected[len(sizes) - 1] = ("unreadable_file", rejection)
             finally:
                 os.close(fd)
+            if gone:
+                dropped = set(gone)
+                names = [n for n in names if n not in dropped]
             out.name += names
             out.round_id += [round_id] * (len(out.name) - start)
             out.kind += [kind] * (len(out.name) - start)
@@ -117,11 +127,12 @@ def _strings(values: list[str]) -> np.ndarray:
     return out
 
 
-def stage_scan(con: duckdb.DuckDBPyConnection, listing: Listing, registry: Registry, max_file_bytes: int) -> None:
+def stage_scan(con: duckdb.DuckDBPyConnection, listing: Listing, max_file_bytes: int) -> None:
     """The scan as temp table landing_scanned (idx = position in scan order; path relative to the
     landing root; unit_code, version, ext from the name; check_name/detail when rejected).
 
-    The name-level checks, in order: not a regular file, name rule, round not registered, unit not
+    The registries are those in raw.units, raw.rounds and raw.scope (registry.load_registries). The
+    name-level checks, in order: not a regular file, name rule, round not registered, unit not
     registered, unit not in the round's scope, two files for one version, file over the size limit.
     """
     n = len(listing)
@@ -149,20 +160,6 @@ def stage_scan(con: duckdb.DuckDBPyConnection, listing: Listing, registry: Regis
             "_rejected",
             {"idx": list(got), "check_name": [r[0] for r in got.values()], "detail": [r[1] for r in got.values()]},
         )
-    con.execute("create or replace temp table _reg_units (unit_code varchar, unit_name varchar)")
-    con.execute("create or replace temp table _reg_scope (round_id varchar, unit_code varchar)")
-    if registry.units:
-        codes = _strings(list(registry.units))
-        insert_columns(con, "_reg_units", {"unit_code": codes, "unit_name": _strings(list(registry.units.values()))})
-    in_scope = {r: list(registry.scope.get(r, ())) for r in registry.rounds}
-    if any(in_scope.values()):
-        rounds_col = _strings([r for r, codes in in_scope.items() for _ in codes])
-        insert_columns(
-            con,
-            "_reg_scope",
-            {"round_id": rounds_col, "unit_code": _strings(list(chain.from_iterable(in_scope.values())))},
-        )
-    rounds = "[" + ", ".join(sql_str(r) for r in registry.rounds) + "]::varchar[]"
     limit_mb = f"{max_file_bytes / 1e6:.0f}"
     con.execute(
         f"""
@@ -184,14 +181,14 @@ def stage_scan(con: duckdb.DuckDBPyConnection, listing: Listing, registry: Regis
             select p.* replace (
                 coalesce(p.check_name, case
                     when p.unit_code is null then 'unreadable_file'
-                    when not list_contains({rounds}, p.round_id) or u.unit_code is null or s.unit_code is null
+                    when r.round_id is null or u.unit_code is null or s.unit_code is null
                         then 'unknown_unit' end) as check_name,
                 coalesce(p.detail, case
                     when p.unit_code is null then
                         'file name ''' || p.name || ''' in ' || p.round_id || '/' || p.kind || '/ does not follow '
                         || 'the rule UNITCODE.csv, UNITCODE.xlsx or UNITCODE__v2.csv (capital letters, digits '
                         || 'and _ only, lower-case extension); rename it, e.g. POLICE.csv'
-                    when not list_contains({rounds}, p.round_id) then
+                    when r.round_id is null then
                         p.path || ': folder ' || p.round_id || '/ is not a round listed in rounds.csv, so no unit '
                         || 'is in its scope; the file was not read. Move it to its round''s folder, or ask the '
                         || 'office to add the round'
@@ -203,8 +200,11 @@ def stage_scan(con: duckdb.DuckDBPyConnection, listing: Listing, registry: Regis
                         || 'round ' || p.round_id || '; the file was not read. Check the round folder, or ask '
                         || 'the office to add the unit to the round' end) as detail)
             from parsed p
-            left join _reg_units u on u.unit_code = p.unit_code
-            left join _reg_scope s on s.round_id = p.round_id and s.unit_code = p.unit_code
+            left join (select distinct trim(round_id) as round_id from raw.rounds) r on r.round_id = p.round_id
+            left join (select trim(unit_code) as unit_code, any_value(trim(unit_name)) as unit_name
+                       from raw.units group by 1) u on u.unit_code = p.unit_code
+            left join (select distinct round_id, unit_code from raw.scope) s
+                   on s.round_id = p.round_id and s.unit_code = p.unit_code
         ), counted as (
             select *, count(*) filter (where check_name is null)
                           over (partition by round_id, kind, unit_code, version) as same_version
@@ -227,12 +227,12 @@ def stage_scan(con: duckdb.DuckDBPyConnection, listing: Listing, registry: Regis
         """,
         {"max_bytes": max_file_bytes},
     )
-    con.execute("drop table _listed; drop table _rejected; drop table _reg_units; drop table _reg_scope")
+    con.execute("drop table _listed; drop table _rejected")
 
 
-def scan(con: duckdb.DuckDBPyConnection, landing: Path, registry: Registry, max_file_bytes: int) -> int:
+def scan(con: duckdb.DuckDBPyConnection, landing: Path, max_file_bytes: int) -> int:
     """List the landing zone into temp table landing_scanned (see stage_scan); the number of files."""
     listing = list_landing(landing)
-    stage_scan(con, listing, registry, max_file_bytes)
+    stage_scan(con, listing, max_file_bytes)
     log.info("scanned %s: %d submission files in %d round folders", landing, len(listing), listing.round_dirs)
     return len(listing)

@@ -122,7 +122,6 @@ def ingest_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: 
             result = ingest(
                 con,
                 landing,
-                registry,
                 run_id=summary.run_id,
                 loaded_at=datetime.now(UTC),
                 max_file_bytes=settings.max_file_bytes,

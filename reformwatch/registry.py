@@ -26,9 +26,9 @@ class RegistryError(Exception):
 
 @dataclass
 class Registry:
-    units: dict[str, str] = field(default_factory=dict)  # unit_code -> unit_name
+    """The registered rounds; the units and each round's scope are in raw.units and raw.scope."""
+
     rounds: list[str] = field(default_factory=list)
-    scope: dict[str, set[str]] = field(default_factory=dict)  # round_id -> unit codes
 
 
 def _read(con: duckdb.DuckDBPyConnection, path: Path, table: str, required: tuple[str, ...]) -> None:
@@ -67,13 +67,7 @@ def registry_fingerprint(landing: Path, rounds: list[str]) -> str:
 
 def _stored(con: duckdb.DuckDBPyConnection) -> Registry:
     """The registries as last loaded into raw.units, raw.rounds and raw.scope."""
-    reg = Registry()
-    reg.units = dict(con.execute("select trim(unit_code), trim(unit_name) from raw.units").fetchall())
-    reg.rounds = [r[0] for r in con.execute("select trim(round_id) from raw.rounds").fetchall()]
-    reg.scope = {r: set() for r in reg.rounds}
-    for round_id, units in con.execute("select round_id, list(unit_code) from raw.scope group by 1").fetchall():
-        reg.scope[round_id] = set(units)
-    return reg
+    return Registry(rounds=[r[0] for r in con.execute("select trim(round_id) from raw.rounds").fetchall()])
 
 
 def load_registries(con: duckdb.DuckDBPyConnection, landing: Path, loaded_fingerprint: str | None = None) -> Registry:
@@ -122,9 +116,9 @@ def load_registries(con: duckdb.DuckDBPyConnection, landing: Path, loaded_finger
               when raw.parse_number(excellent_mark) is null then 'excellent_mark is not a number' end as problem
             from _rounds qualify problem is not null order by row_number""",
     )
-    reg = Registry()
-    reg.units = dict(con.execute("select trim(unit_code), trim(unit_name) from _units").fetchall())
-    reg.rounds = [r[0] for r in con.execute("select trim(round_id) from _rounds order by row_number").fetchall()]
+    reg = Registry(
+        rounds=[r[0] for r in con.execute("select trim(round_id) from _rounds order by row_number").fetchall()]
+    )
 
     con.execute("create or replace table raw.units as select * exclude (row_number) from _units")
     con.execute("create or replace table raw.rounds as select * exclude (row_number) from _rounds")
@@ -136,7 +130,6 @@ def load_registries(con: duckdb.DuckDBPyConnection, landing: Path, loaded_finger
         scope_path = landing / round_id / "scope.csv"
         if not scope_path.is_file():
             log.warning("round %s has no scope.csv: no unit is in scope yet", round_id)
-            reg.scope[round_id] = set()
             continue
         _read(con, scope_path, "_scope", SCOPE_COLUMNS)
         _bad_rows(
@@ -157,7 +150,6 @@ def load_registries(con: duckdb.DuckDBPyConnection, landing: Path, loaded_finger
             "insert into raw.scope select ?, trim(unit_code), cadre_headcount, min_examinees from _scope",
             [round_id],
         )
-        reg.scope[round_id] = {r[0] for r in con.execute("select trim(unit_code) from _scope").fetchall()}
     for t in ("_units", "_rounds", "_scope"):
         con.execute(f"drop table if exists {t}")
     return reg

@@ -18,8 +18,8 @@ from reformwatch.registry import RegistryError, load_registries
 def do_ingest(landing, db):
     con = duckdb.connect(str(db))
     ensure_schema(con)
-    reg = load_registries(con, landing)
-    res = ingest(con, landing, reg, run_id="t", loaded_at=datetime.now(UTC), max_file_bytes=10**8)
+    load_registries(con, landing)
+    res = ingest(con, landing, run_id="t", loaded_at=datetime.now(UTC), max_file_bytes=10**8)
     return con, res
 
 

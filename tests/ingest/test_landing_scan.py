@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import os
+
 import duckdb
 import pytest
 from test_decode import NAMES
 
 from reformwatch.contract import parse_file_name
 from reformwatch.landing import Listing, list_landing, stage_scan
-from reformwatch.registry import Registry
 
-REGISTRY = Registry(units={"AAA": "甲厅", "BBB": "乙局", "CCC": "丙办"}, rounds=["R1"], scope={"R1": {"AAA", "BBB"}})
+REGISTRIES = """
+    create schema raw;
+    create table raw.units as
+        select * from (values (' AAA', '甲厅'), ('BBB', '乙局'), ('CCC', '丙办 ')) t(unit_code, unit_name);
+    create table raw.rounds as select * from (values ('R1 ')) t(round_id);
+    create table raw.scope as select * from (values ('R1', 'AAA'), ('R1', 'BBB')) t(round_id, unit_code);
+"""
 
 
 def scanned(listing: Listing, max_file_bytes: int = 10**8) -> dict[str, dict]:
     con = duckdb.connect()
-    stage_scan(con, listing, REGISTRY, max_file_bytes)
+    con.execute(REGISTRIES)  # as registry.load_registries stores them: units.csv and rounds.csv untrimmed
+    stage_scan(con, listing, max_file_bytes)
     cur = con.execute("select * from landing_scanned order by idx")
     cols = [d[0] for d in cur.description]
     got = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
@@ -105,3 +113,13 @@ def test_listing_stats_files_and_rejects_odd_entries(tmp_path):
     assert got.mtime_ns[0] == (folder / "AAA.csv").stat().st_mtime_ns
     assert list(got.rejected) == [3] and "R1/progress/sub is not a regular file" in got.rejected[3][1]
     assert scanned(got)["R1/progress/sub"]["check_name"] == "unreadable_file"
+
+
+def test_a_file_removed_while_listing_is_left_out(tmp_path, monkeypatch):
+    folder = tmp_path / "R1" / "progress"
+    folder.mkdir(parents=True)
+    (folder / "AAA.csv").write_text("a")
+    real = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda fd: [*real(fd), "BBB.csv"])  # listed, then gone before its stat
+    got = list_landing(tmp_path)
+    assert got.name == ["AAA.csv"] and got.size == [1] and len(got.round_id) == len(got.kind) == 1

@@ -95,8 +95,8 @@ def test_ingest_never_crashes_and_accounts_for_every_file(tmp_path_factory, data
     land.write_bytes(kind, name, payload)
     con = duckdb.connect(str(root / "w.duckdb"))
     ensure_schema(con)
-    reg = load_registries(con, land.root)
-    res = ingest(con, land.root, reg, run_id="f", loaded_at=datetime.now(UTC), max_file_bytes=10**8)
+    load_registries(con, land.root)
+    res = ingest(con, land.root, run_id="f", loaded_at=datetime.now(UTC), max_file_bytes=10**8)
     assert res.files_seen == 1
     read_error, n_rows = con.execute("select read_error, n_rows from raw.files").fetchone()
     table = "raw.progress_rows" if kind == "progress" else "raw.exam_rows"
