@@ -119,9 +119,17 @@ def floor_concat(landing: Path) -> float:
     return time.perf_counter() - t
 
 
-def timed_run(landing: Path, warehouse: Path, env: dict | None = None) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (GB) of the child, last line of output."""
+def _cpu_of_children() -> float:
+    """CPU seconds (user + system) of the finished child processes, their own children included."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_run(landing: Path, warehouse: Path, env: dict | None = None) -> tuple[float, float, str, float]:
+    """Wall seconds, peak RSS (GB) of the child, its output, and the CPU seconds of the run (with the
+    dbt and checks workers)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    cpu = _cpu_of_children()
     t = time.perf_counter()
     out = subprocess.run(
         [str(EXE), "run", "--landing", str(landing), "--warehouse", str(warehouse), "--as-of", "2030-01-01"],
@@ -133,7 +141,7 @@ def timed_run(landing: Path, warehouse: Path, env: dict | None = None) -> tuple[
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
     peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024 / 1024
-    return wall, peak, out.stdout
+    return wall, peak, out.stdout, _cpu_of_children() - cpu
 
 
 def phases(warehouse: Path, wall: float) -> dict[str, float]:
@@ -180,10 +188,10 @@ def bench(scale: str) -> dict:
         )
         floor = min(glob, concat)
         print(f"  floor {floor:.1f} s")
-        cold, rss, out = timed_run(landing, work / "w.duckdb")
-        cold_phases = phases(work / "w.duckdb", cold)
+        cold, rss, out, cold_cpu = timed_run(landing, work / "w.duckdb")
+        cold_phases = phases(work / "w.duckdb", cold) | {"cpu": cold_cpu}
         print(f"  cold {cold:.1f} s, peak RSS {rss:.2f} GB, phases {cold_phases}")
-        noop, _, _ = timed_run(landing, work / "w.duckdb")
+        noop, *_ = timed_run(landing, work / "w.duckdb")
         print(f"  no-op {noop:.2f} s")
         extra = resubmit(landing) if scale != "S" else None
         if extra is None:  # keep the bundled sample untouched: resubmit into a copy
@@ -191,12 +199,12 @@ def bench(scale: str) -> dict:
             shutil.copytree(landing, copy)
             timed_run(copy, work / "w2.duckdb")
             resubmit(copy)
-            one, _, _ = timed_run(copy, work / "w2.duckdb")
-            one_phases = phases(work / "w2.duckdb", one)
+            one, _, _, one_cpu = timed_run(copy, work / "w2.duckdb")
+            one_phases = phases(work / "w2.duckdb", one) | {"cpu": one_cpu}
         else:
             try:
-                one, _, _ = timed_run(landing, work / "w.duckdb")
-                one_phases = phases(work / "w.duckdb", one)
+                one, _, _, one_cpu = timed_run(landing, work / "w.duckdb")
+                one_phases = phases(work / "w.duckdb", one) | {"cpu": one_cpu}
             finally:
                 extra.unlink()
         print(f"  one resubmission {one:.1f} s, phases {one_phases}")
@@ -252,15 +260,17 @@ def write_report(results: list[dict]) -> str:
         )
     lines += [
         "",
-        "Seconds per phase (from `ops.pipeline_runs`; other = start-up, publish and bulletins):",
+        "Seconds per phase (from `ops.pipeline_runs`; other = start-up, publish and bulletins), and the CPU",
+        "seconds of the whole run (user + system, the dbt and checks worker processes included; CPU / wall",
+        "near the core count means the run waits for processors, not for the disk):",
         "",
-        "| scale | run | ingest | dbt | checks (GX) | other |",
-        "|---|---|---:|---:|---:|---:|",
+        "| scale | run | ingest | dbt | checks (GX) | other | CPU s | CPU / wall |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        for label, key in (("cold", "cold_phases"), ("one resubmission", "one_phases")):
-            cells = " | ".join(f"{r[key][k]:.1f}" for k in ("ingest", "dbt", "checks", "other"))
-            lines.append(f"| {r['scale']} | {label} | {cells} |")
+        for label, key, wall in (("cold", "cold_phases", r["cold"]), ("one resubmission", "one_phases", r["one"])):
+            cells = " | ".join(f"{r[key][k]:.1f}" for k in ("ingest", "dbt", "checks", "other", "cpu"))
+            lines.append(f"| {r['scale']} | {label} | {cells} | {r[key]['cpu'] / wall:.1f} |")
     return "\n".join(lines) + "\n"
 
 
