@@ -255,7 +255,7 @@ def write_report(results: list[dict]) -> str:
     for r in results:
         lines.append(
             f"| {r['scale']} | {r['files']} | {r['mb']:.1f} | {r['floor']:.1f} | {r['cold']:.1f} | "
-            f"{r['cold'] / r['floor']:.1f}x | {r['noop']:.2f} | {r['one']:.1f} | {r['one'] / r['cold']:.0%} | "
+            f"{r['cold'] / r['floor']:.1f}x | {r['noop']:.2f} | {r['one']:.1f} | {r['one'] / r['cold']:.1%} | "
             f"{r['rss']:.2f} |"
         )
     lines += [
