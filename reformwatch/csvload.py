@@ -13,6 +13,13 @@ def sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def text_array(values: list) -> np.ndarray:
+    """An object array of the values, element by element (never a 2-D array): how DuckDB scans text."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
 def _as_array(values: list | np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """A NumPy array DuckDB scans without guessing a type from a sample, and a null mask for whole numbers."""
     if isinstance(values, np.ndarray):  # typed by the caller
@@ -26,9 +33,7 @@ def _as_array(values: list | np.ndarray) -> tuple[np.ndarray, np.ndarray | None]
         return np.array([0 if v is None else v for v in values], dtype=np.int64), np.array([v is None for v in values])
     if types in ({bool}, {float}) and not nulls:
         return np.array(values), None
-    out = np.empty(len(values), dtype=object)  # text, timestamps; element-wise, never a 2-D array
-    out[:] = values
-    return out, None
+    return text_array(values), None  # text, timestamps
 
 
 def insert_columns(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list | np.ndarray]) -> None:

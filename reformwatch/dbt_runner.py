@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .child_worker import write_replacing
 from .config import DBT_PROJECT_DIR
 
 log = logging.getLogger(__name__)
@@ -80,9 +81,7 @@ def parse_project(work_db: Path, work_dir: Path) -> Any:
     if res.exception is not None or not res.success:
         raise DbtError(f"dbt parse failed: {res.exception or 'see the dbt log in ' + str(work_dir / 'logs')}")
     try:
-        tmp = kept.with_suffix(".part")
-        tmp.write_bytes(pickle.dumps((key, _manifest_state(res.result))))
-        os.replace(tmp, kept)
+        write_replacing(kept, pickle.dumps((key, _manifest_state(res.result))))
     except Exception:  # keeping it is an optimisation only
         log.debug("could not keep the parsed project", exc_info=True)
     return res.result
@@ -121,10 +120,7 @@ def _keep_macros_used(manifest: Any, work_dir: Path) -> None:
 
     used = set(template_cache.file_cache)
     uids = sorted(uid for uid, m in manifest.macros.items() if m.macro_sql in used)
-    path = _warm_macros_file(work_dir)
-    tmp = path.with_suffix(".part")
-    tmp.write_text(json.dumps(uids))
-    os.replace(tmp, path)
+    write_replacing(_warm_macros_file(work_dir), json.dumps(uids).encode())
 
 
 def _manifest_state(manifest: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .child_worker import ChildWorker
+from .child_worker import ChildWorker, exit_now, write_replacing
 from .dbt_runner import DbtError, DbtResult, parse_project, run_dbt, warm_up
 
 log = logging.getLogger(__name__)
@@ -91,15 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         outcome = (True, run_dbt(args, work_db, work_dir, env=env, manifest=manifest))
     except DbtError as e:
         outcome = (False, str(e))
-    tmp = out.with_suffix(".part")
-    tmp.write_bytes(pickle.dumps(outcome))
-    os.replace(tmp, out)
+    write_replacing(out, pickle.dumps(outcome))
     return 0
 
 
 if __name__ == "__main__":
-    code = main()
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)  # the outcome is written: skip tearing down dbt's thousands of objects (0.5 s)
+    exit_now(main())

@@ -17,7 +17,7 @@ import duckdb
 import numpy as np
 
 from .contract import FILE_NAME_RE, KINDS
-from .csvload import insert_columns, sql_str
+from .csvload import insert_columns, sql_str, text_array
 
 log = logging.getLogger(__name__)
 
@@ -121,12 +121,6 @@ def list_landing(landing: Path) -> Listing:
 _NAME_RE = FILE_NAME_RE.pattern.replace("(?P<unit>", "(").replace("(?P<version>", "(").replace("(?P<ext>", "(")
 
 
-def _strings(values: list[str]) -> np.ndarray:
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
-
-
 def stage_scan(con: duckdb.DuckDBPyConnection, listing: Listing, max_file_bytes: int) -> None:
     """The scan as temp table landing_scanned (idx = position in scan order; path relative to the
     landing root; unit_code, version, ext from the name; check_name/detail when rejected).
@@ -145,9 +139,9 @@ def stage_scan(con: duckdb.DuckDBPyConnection, listing: Listing, max_file_bytes:
         "_listed",
         {
             "idx": np.arange(n, dtype=np.int64),
-            "round_id": _strings(listing.round_id),
-            "kind": _strings(listing.kind),
-            "name": _strings(listing.name),
+            "round_id": text_array(listing.round_id),
+            "kind": text_array(listing.kind),
+            "name": text_array(listing.name),
             "size": np.array(listing.size, dtype=np.int64),
             "mtime_ns": np.array(listing.mtime_ns, dtype=np.int64),
         },
