@@ -19,7 +19,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .child_worker import ChildWorker, exit_now, write_replacing
+from .child_worker import ChildWorker, exit_now, leave_start_folder, write_replacing
 from .dbt_runner import DbtError, DbtResult, parse_project, run_dbt, warm_up
 
 log = logging.getLogger(__name__)
@@ -96,4 +96,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    leave_start_folder()
     exit_now(main())

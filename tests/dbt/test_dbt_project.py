@@ -229,3 +229,20 @@ def test_the_worker_compiles_the_macros_the_last_build_used(built, tmp_path):
     assert dbt_runner.warm_up(manifest, settings.work_dir) == len(kept)
     assert {manifest.macros[uid].macro_sql for uid in kept} <= set(template_cache.file_cache)
     assert dbt_runner.warm_up(manifest, tmp_path / "no-build-yet") == 0
+
+
+def test_the_worker_leaves_the_folder_the_run_started_in_off_its_path(tmp_path, monkeypatch):
+    """dbt lists every subfolder of each sys.path folder per invocation; a run started in a landing zone
+    would pay for listing it. The source tree stays when this package is imported from there."""
+    from reformwatch.child_worker import leave_start_folder
+    from reformwatch.config import PROJECT_ROOT
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    leave_start_folder()
+    assert str(tmp_path) not in sys.path
+
+    monkeypatch.chdir(PROJECT_ROOT)
+    monkeypatch.setattr(sys, "path", [str(PROJECT_ROOT), *sys.path])
+    leave_start_folder()
+    assert sys.path[0] == str(PROJECT_ROOT)
