@@ -13,6 +13,10 @@ import hashlib
 import json
 import logging
 import os
+import pickle
+import sys
+import tempfile
+import traceback
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -169,9 +173,12 @@ def _saw_no_data(cfg_type: str, result: dict) -> bool:
     return result.get("observed_value") is None
 
 
-def validate_frame(gx, ctx, suite: Suite, df, round_id: str, checked_at: datetime) -> list[dict]:
-    """Validate one round's DataFrame against one suite; one row per expectation."""
-    source = ctx.data_sources.add_or_update_pandas("reformwatch")
+def _validation_definition(gx, ctx, suite: Suite):
+    """Register a suite, its DataFrame asset and its validation definition in the context; return the latter."""
+    try:  # add_or_update would replace the data source, and with it the assets of the other suites
+        source = ctx.data_sources.get("reformwatch")
+    except (KeyError, LookupError, ValueError):
+        source = ctx.data_sources.add_pandas("reformwatch")
     asset_name = suite.name
     try:
         asset = source.get_asset(asset_name)
@@ -182,7 +189,14 @@ def validate_frame(gx, ctx, suite: Suite, df, round_id: str, checked_at: datetim
     except (KeyError, LookupError, ValueError):
         batch = asset.add_batch_definition_whole_dataframe("whole")
     gx_suite = ctx.suites.add_or_update(gx.ExpectationSuite(name=suite.name, expectations=suite.expectations))
-    vd = ctx.validation_definitions.add_or_update(gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite))
+    return ctx.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
+    )
+
+
+def validate_frame(gx, ctx, suite: Suite, df, round_id: str, checked_at: datetime, vd=None) -> list[dict]:
+    """Validate one round's DataFrame against one suite; one row per expectation."""
+    vd = vd or _validation_definition(gx, ctx, suite)
     res = vd.run(
         batch_parameters={"dataframe": df},
         result_format="SUMMARY",
@@ -215,6 +229,90 @@ def validate_frame(gx, ctx, suite: Suite, df, round_id: str, checked_at: datetim
     return rows
 
 
+@dataclass
+class _Batch:
+    """One (suite, round) to validate, with its rows."""
+
+    suite: Suite
+    round_id: str
+    df: object  # pandas.DataFrame
+
+    @property
+    def weight(self) -> int:
+        """Rough cost: GX's fixed cost per batch is about that of 20,000 rows."""
+        return (20_000 + len(self.df)) * max(1, len(self.suite.expectations))
+
+
+def _validate_batches(gx, ctx, batches: list[_Batch], checked_at: datetime, processes: int) -> list[list[dict]]:
+    """Validate each batch; the rows of each, in order. With processes=2 (Linux), a forked copy of this
+    process validates about half of them meanwhile. It writes its rows to a file; if it fails, this
+    process validates its half too."""
+    vds = {b.suite.name: _validation_definition(gx, ctx, b.suite) for b in batches}  # before any fork
+
+    def validate(i: int) -> list[dict]:
+        b = batches[i]
+        return validate_frame(gx, ctx, b.suite, b.df, b.round_id, checked_at, vds[b.suite.name])
+
+    done: dict[int, list[dict]] = {}
+    mine, theirs = list(range(len(batches))), []
+    if processes > 1 and len(batches) > 1 and hasattr(os, "fork"):
+        mine, theirs = _split(batches)
+    child = _fork(lambda: {i: validate(i) for i in theirs}) if theirs else None
+    done.update((i, validate(i)) for i in mine)
+    if child is not None:
+        done.update(_collect(*child))
+    return [done[i] if i in done else validate(i) for i in range(len(batches))]  # the copy's, if it failed
+
+
+def _split(batches: list[_Batch]) -> tuple[list[int], list[int]]:
+    """Two groups of batch positions with about equal weight (largest first, each to the lighter group)."""
+    groups: tuple[list[int], list[int]] = ([], [])
+    load = [0, 0]
+    for i in sorted(range(len(batches)), key=lambda i: -batches[i].weight):
+        g = 0 if load[0] <= load[1] else 1
+        groups[g].append(i)
+        load[g] += batches[i].weight
+    return sorted(groups[0]), sorted(groups[1])
+
+
+def _fork(work: Callable[[], object]) -> tuple[int, Path] | None:
+    """Fork a copy of this process that pickles work() to a file and exits; (pid, file), or None."""
+    fd, name = tempfile.mkstemp(prefix="reformwatch-gx-", suffix=".pickle")
+    os.close(fd)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        pid = os.fork()
+    except OSError:
+        log.warning("could not fork a second checks process; validating every batch in this one", exc_info=True)
+        os.unlink(name)
+        return None
+    if pid == 0:  # the copy: exit without running this process's exit handlers
+        code = 1
+        try:
+            Path(name).write_bytes(pickle.dumps(work()))
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(code)
+    return pid, Path(name)
+
+
+def _collect(pid: int, path: Path) -> dict[int, list[dict]]:
+    """The forked copy's rows by batch position; empty (with a warning) if it failed."""
+    try:
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) == 0:
+            return pickle.loads(path.read_bytes())
+        log.warning(
+            "the second checks process failed (exit %s); validating its batches here", os.waitstatus_to_exitcode(status)
+        )
+        return {}
+    finally:
+        path.unlink(missing_ok=True)
+
+
 def _batch_sql(con: duckdb.DuckDBPyConnection, suite: Suite, round_id: str, cap: int) -> str:
     """SQL ($1 = round) of the rows a suite validates for a round.
 
@@ -238,6 +336,7 @@ def run_checkpoint(
     suites: list[Suite] | None = None,
     validated: Callable[[QualityResult], None] | None = None,
     reuse: bool = False,
+    processes: int = 1,
 ) -> QualityResult:
     """Validate every suite for every round, build Data Docs, return one row per expectation.
 
@@ -245,12 +344,16 @@ def run_checkpoint(
     With `reuse`, a (suite, round) whose inputs (meta.inputs: the sheets it reads) and models are those
     of the stored results takes those results instead of being validated again. Only the pipeline
     passes it: it never changes a loaded file's rows in place, so same files mean same rows.
+    With processes=2, a forked copy of this process validates about half of the batches (only in a
+    process of its own with no other threads: the checks worker).
     """
     suites = suites if suites is not None else load_suites()
     gx, ctx = _context(gx_dir, docs_dir)
     checked_at = datetime.now(UTC)
     out = QualityResult()
     cap = max_rows()
+    slots: list[list[dict] | int] = []  # per (suite, round) in order: rows reused, or a batch position
+    batches: list[_Batch] = []
     con = connect_work_db(work_db, read_only=True)
     try:
         rounds = [r[0] for r in con.execute("select round_id from staging.stg_landing__rounds order by 1").fetchall()]
@@ -263,13 +366,17 @@ def run_checkpoint(
                     out.input_keys[(suite.name, round_id)] = key
                     before = previous.get((suite.name, round_id))
                     if before and before[0] == key:  # same suite, same inputs: same results
-                        out.rows.extend(before[1])
+                        slots.append(before[1])
                         out.reused.append((suite.name, round_id))
                         continue
                 df = con.execute(_batch_sql(con, suite, round_id, cap), [round_id]).df()
-                out.rows.extend(validate_frame(gx, ctx, suite, df, round_id, checked_at))
+                slots.append(len(batches))
+                batches.append(_Batch(suite, round_id, df))
     finally:
-        con.close()
+        con.close()  # before any fork: DuckDB's threads must be gone
+    validated_rows = _validate_batches(gx, ctx, batches, checked_at, processes)
+    for slot in slots:
+        out.rows.extend(validated_rows[slot] if isinstance(slot, int) else slot)
     out.docs_index = docs_dir / "index.html"
     if validated:
         validated(out)

@@ -4,6 +4,7 @@ on no data; a failing marts suite fails the run and publishes nothing."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 
@@ -11,6 +12,7 @@ import duckdb
 import pytest
 from landing_builder import rows, run_pipeline
 
+from reformwatch import quality
 from reformwatch.config import SAMPLE_LANDING, Settings
 from reformwatch.pipeline import QualityGateError, parse_as_of, run
 from reformwatch.quality import _batch_sql, load_suites, run_checkpoint
@@ -96,6 +98,31 @@ def test_checks_in_a_child_process_equal_the_checks_in_this_one(sample, tmp_path
     assert here.rows and _comparable(there) == _comparable(here)
     assert (tmp_path / "docs2" / "index.html").is_file()
     assert ("checks worker failed" in caplog.text) == (child == "dies")
+
+
+@pytest.mark.parametrize("second", ["works", "fails"])
+def test_two_checks_processes_validate_what_one_does(sample, tmp_path, monkeypatch, caplog, second):
+    """processes=2 forks a copy that validates about half of the batches; if it fails, this process
+    validates them too, so the result is the same either way."""
+    one = run_checkpoint(sample.work_db, tmp_path / "gx1", tmp_path / "docs1")
+    if second == "fails":
+        parent, real = os.getpid(), quality.validate_frame
+
+        def fails_in_the_copy(*args, **kwargs):
+            if os.getpid() != parent:
+                raise RuntimeError("the copy fails")
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(quality, "validate_frame", fails_in_the_copy)
+    forked = []
+    real_fork = os.fork
+    monkeypatch.setattr(os, "fork", lambda: forked.append(1) or real_fork())
+    two = run_checkpoint(sample.work_db, tmp_path / "gx2", tmp_path / "docs2", processes=2)
+    assert forked == [1]
+    assert one.rows and [r["suite"] for r in two.rows] == [r["suite"] for r in one.rows]
+    assert _comparable(two) == _comparable(one)
+    assert ("second checks process failed" in caplog.text) == (second == "fails")
+    assert (tmp_path / "docs2" / "index.html").is_file()
 
 
 def test_a_check_that_sees_no_data_does_not_pass(sample, tmp_path):
