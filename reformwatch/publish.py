@@ -115,7 +115,10 @@ def publish(
             written = [(warehouse, _write_copy(con, warehouse, "pub", redact=False, runs=runs))]
         else:
             analyst_tmp = _write_copy(con, analyst_copy, "pub_analyst", redact=True, runs=None)
-            full_tmp = _unredacted_copy(con, analyst_tmp, warehouse, runs)
+            if analyst_tmp.with_name(analyst_tmp.name + ".wal").exists():  # not all in the file: copy whole
+                full_tmp = _write_copy(con, warehouse, "pub", redact=False, runs=runs)
+            else:
+                full_tmp = _unredacted_copy(con, analyst_tmp, warehouse, runs)
             written = [(warehouse, full_tmp), (analyst_copy, analyst_tmp)]
     finally:
         con.close()
