@@ -9,6 +9,7 @@ counts as failed, so a check can never pass by looking at nothing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -380,8 +381,52 @@ def run_checkpoint(
     out.docs_index = docs_dir / "index.html"
     if validated:
         validated(out)
-    ctx.build_data_docs(site_names=["local_site"])
+    _build_data_docs(ctx, docs_dir, checked_at, {b.suite.name for b in batches})
     return out
+
+
+KEPT_RESULTS = 3  # validation results kept per (suite, round), in the GX store and in Data Docs
+
+
+def _build_data_docs(ctx, docs_dir: Path, checked_at: datetime, suites: set[str]) -> None:
+    """Data Docs for this run: the pages of the results it validated, and the index.
+
+    Each run stores one result per batch it validates; Data Docs' index reads every stored result and a
+    full build renders each one again. So all but the newest KEPT_RESULTS per (suite, round) are removed
+    with their pages, and only this run's pages are rendered (all of them when there is no site yet).
+    """
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
+    store = ctx.validation_results_store
+    stamp = checked_at.strftime("%Y%m%dT%H%M%S.%fZ")
+    by_batch: dict[tuple[str, str, str], list] = {}
+    for key in store.list_keys():
+        by_batch.setdefault(
+            (key.expectation_suite_identifier.name, key.run_id.run_name, key.batch_identifier), []
+        ).append(key)
+    new = []
+    for keys in by_batch.values():
+        keys.sort(key=lambda k: k.run_id.run_time, reverse=True)
+        new += [k for k in keys if k.run_id.run_time.strftime("%Y%m%dT%H%M%S.%fZ") == stamp]
+        for key in keys[KEPT_RESULTS:]:
+            store.remove_key(key)
+            _remove_with_empty_folders(
+                docs_dir.joinpath("validations", *key.to_tuple()[:-1]), key.to_tuple()[-1] + ".html"
+            )
+    if not (docs_dir / "index.html").is_file():
+        ctx.build_data_docs(site_names=["local_site"])
+    elif new:
+        pages = [*new, *(ExpectationSuiteIdentifier(name=name) for name in sorted(suites))]
+        ctx.build_data_docs(site_names=["local_site"], resource_identifiers=pages)
+
+
+def _remove_with_empty_folders(folder: Path, name: str) -> None:
+    """Remove folder/name, then folder and its parents while they are empty."""
+    (folder / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty (or gone): stop
+        while folder.name != "validations":
+            folder.rmdir()
+            folder = folder.parent
 
 
 def _previous_results(con: duckdb.DuckDBPyConnection) -> tuple[str, dict[tuple[str, str], tuple[str, list[dict]]]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 
@@ -123,6 +124,27 @@ def test_two_checks_processes_validate_what_one_does(sample, tmp_path, monkeypat
     assert _comparable(two) == _comparable(one)
     assert ("second checks process failed" in caplog.text) == (second == "fails")
     assert (tmp_path / "docs2" / "index.html").is_file()
+
+
+def test_data_docs_keep_the_newest_results_of_each_suite_and_round(sample, tmp_path):
+    """Every run stores a result per batch; Data Docs' index reads them all. Only the newest
+    KEPT_RESULTS per (suite, round) stay, with their pages; a run renders only its own pages."""
+    gx_dir, docs = tmp_path / "gx", tmp_path / "docs"
+    suites = [s for s in load_suites() if s.name == "marts_reform_round"]
+    pages = docs / "validations" / "marts_reform_round"
+    for runs in range(1, quality.KEPT_RESULTS + 3):
+        run_checkpoint(sample.work_db, gx_dir, docs, suites=suites)
+        kept = sorted(p.parent.name for p in pages.rglob("*.html"))
+        assert len(kept) == min(runs, quality.KEPT_RESULTS)
+        results = sorted(p.parent.name for p in gx_dir.rglob("validations/marts_reform_round/**/*.json"))
+        assert results == kept  # a page for each stored result, none for a removed one
+        linked = set(
+            re.findall(r"validations/marts_reform_round/[^/]+/([0-9T.]+Z)/", (docs / "index.html").read_text())
+        )
+        assert linked == set(kept)
+    (docs / "index.html").unlink()  # no site: the next run builds the whole site again
+    run_checkpoint(sample.work_db, gx_dir, docs, suites=suites)
+    assert (docs / "index.html").is_file() and len(list(pages.rglob("*.html"))) == quality.KEPT_RESULTS
 
 
 def test_a_check_that_sees_no_data_does_not_pass(sample, tmp_path):
