@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import pickle
 import subprocess
 import sys
 import tempfile
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 
 def write_replacing(path: Path, data: bytes) -> None:
@@ -37,6 +40,51 @@ def exit_now(code: int) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+class ForkedCall:
+    """A forked copy of this process computing one value (fork_call); result() waits for it."""
+
+    def __init__(self, pid: int, out: Path) -> None:
+        self.pid, self.out, self.failure = pid, out, ""
+
+    def result(self) -> Any | None:
+        """The copy's value, or None if it failed (then `failure` says how)."""
+        try:
+            _, status = os.waitpid(self.pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+            if code == 0:
+                return pickle.loads(self.out.read_bytes())
+            self.failure = f"exit {code}"
+            return None
+        finally:
+            self.out.unlink(missing_ok=True)
+
+
+def fork_call(work: Callable[[], Any]) -> ForkedCall | None:
+    """Compute work() in a forked copy of this process, which pickles the value to a file and exits
+    without this process's exit handlers; None if the fork failed. Only for a process without other
+    threads that could hold a lock at the fork (e.g. the checks worker)."""
+    fd, name = tempfile.mkstemp(prefix="reformwatch-fork-", suffix=".pickle")
+    os.close(fd)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        pid = os.fork()
+    except OSError:
+        logging.getLogger(__name__).warning("could not fork", exc_info=True)
+        os.unlink(name)
+        return None
+    if pid == 0:  # the copy
+        code = 1
+        try:
+            Path(name).write_bytes(pickle.dumps(work()))
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(code)
+    return ForkedCall(pid, Path(name))
 
 
 class ChildWorker:

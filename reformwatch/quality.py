@@ -14,10 +14,6 @@ import hashlib
 import json
 import logging
 import os
-import pickle
-import sys
-import tempfile
-import traceback
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 
+from .child_worker import fork_call
 from .config import EXPECTATIONS_DIR, connect_work_db
 from .csvload import insert_columns
 
@@ -258,10 +255,13 @@ def _validate_batches(gx, ctx, batches: list[_Batch], checked_at: datetime, proc
     mine, theirs = list(range(len(batches))), []
     if processes > 1 and len(batches) > 1 and hasattr(os, "fork"):
         mine, theirs = _split(batches)
-    child = _fork(lambda: {i: validate(i) for i in theirs}) if theirs else None
+    copy = fork_call(lambda: {i: validate(i) for i in theirs}) if theirs else None
     done.update((i, validate(i)) for i in mine)
-    if child is not None:
-        done.update(_collect(*child))
+    if copy is not None:
+        got = copy.result()
+        if got is None:
+            log.warning("the second checks process failed (%s); validating its batches here", copy.failure)
+        done.update(got or {})
     return [done[i] if i in done else validate(i) for i in range(len(batches))]  # the copy's, if it failed
 
 
@@ -274,44 +274,6 @@ def _split(batches: list[_Batch]) -> tuple[list[int], list[int]]:
         groups[g].append(i)
         load[g] += batches[i].weight
     return sorted(groups[0]), sorted(groups[1])
-
-
-def _fork(work: Callable[[], object]) -> tuple[int, Path] | None:
-    """Fork a copy of this process that pickles work() to a file and exits; (pid, file), or None."""
-    fd, name = tempfile.mkstemp(prefix="reformwatch-gx-", suffix=".pickle")
-    os.close(fd)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        pid = os.fork()
-    except OSError:
-        log.warning("could not fork a second checks process; validating every batch in this one", exc_info=True)
-        os.unlink(name)
-        return None
-    if pid == 0:  # the copy: exit without running this process's exit handlers
-        code = 1
-        try:
-            Path(name).write_bytes(pickle.dumps(work()))
-            code = 0
-        except BaseException:
-            traceback.print_exc()
-        sys.stderr.flush()
-        os._exit(code)
-    return pid, Path(name)
-
-
-def _collect(pid: int, path: Path) -> dict[int, list[dict]]:
-    """The forked copy's rows by batch position; empty (with a warning) if it failed."""
-    try:
-        _, status = os.waitpid(pid, 0)
-        if os.waitstatus_to_exitcode(status) == 0:
-            return pickle.loads(path.read_bytes())
-        log.warning(
-            "the second checks process failed (exit %s); validating its batches here", os.waitstatus_to_exitcode(status)
-        )
-        return {}
-    finally:
-        path.unlink(missing_ok=True)
 
 
 def _batch_sql(con: duckdb.DuckDBPyConnection, suite: Suite, round_id: str, cap: int) -> str:
@@ -398,7 +360,7 @@ def _build_data_docs(ctx, docs_dir: Path, checked_at: datetime, suites: set[str]
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
     store = ctx.validation_results_store
-    stamp = checked_at.strftime("%Y%m%dT%H%M%S.%fZ")
+    stamp = _run_stamp(checked_at)
     by_batch: dict[tuple[str, str, str], list] = {}
     for key in store.list_keys():
         by_batch.setdefault(
@@ -407,7 +369,7 @@ def _build_data_docs(ctx, docs_dir: Path, checked_at: datetime, suites: set[str]
     new = []
     for keys in by_batch.values():
         keys.sort(key=lambda k: k.run_id.run_time, reverse=True)
-        new += [k for k in keys if k.run_id.run_time.strftime("%Y%m%dT%H%M%S.%fZ") == stamp]
+        new += [k for k in keys if _run_stamp(k.run_id.run_time) == stamp]
         for key in keys[KEPT_RESULTS:]:
             store.remove_key(key)
             _remove_with_empty_folders(
@@ -418,6 +380,11 @@ def _build_data_docs(ctx, docs_dir: Path, checked_at: datetime, suites: set[str]
     elif new:
         pages = [*new, *(ExpectationSuiteIdentifier(name=name) for name in sorted(suites))]
         ctx.build_data_docs(site_names=["local_site"], resource_identifiers=pages)
+
+
+def _run_stamp(run_time: datetime) -> str:
+    """A run time as GX writes it in the names of its results (microseconds, UTC)."""
+    return run_time.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
 def _remove_with_empty_folders(folder: Path, name: str) -> None:
