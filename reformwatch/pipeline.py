@@ -22,7 +22,7 @@ from .config import DBT_PROJECT_DIR, PROJECT_ROOT, Settings, connect_work_db
 from .contract import KINDS
 from .dbt_worker import DbtWorker
 from .ingest import IngestResult, ensure_schema, ingest
-from .publish import LockTimeout, publish, refresh_lock
+from .publish import LockTimeout, Staged, complete, refresh_lock, stage
 from .quality import store_results
 from .quality_worker import CheckpointWorker
 from .registry import load_registries, registry_fingerprint
@@ -180,8 +180,8 @@ def build_phase(
         with CheckpointWorker() as checks:  # GX imports in a child process while dbt builds
             _dbt_build(settings, dbt, as_of, full_refresh, basis, summary, say, skip=unchanged)
             _crash_point("checks")
-            _run_checks(settings, checks, summary, say)
-            _publish_and_report(settings, summary, say)
+            staged = _run_checks(settings, checks, summary, say)
+            _publish_and_report(settings, summary, say, staged)
         con = _connect_work(settings)
         try:
             con.execute("update raw.pipeline_state set built_signature = ?, built_parts = ?", [pending, pending_parts])
@@ -238,16 +238,26 @@ def _dbt_build(
     say(f"build: {res.nodes} dbt nodes ok ({summary.phases['dbt']:.1f} s)")
 
 
-def _run_checks(settings: Settings, checks: CheckpointWorker, summary: RunSummary, say: Say) -> None:
-    """Great Expectations suites into dq; raise QualityGateError (nothing published) when a marts suite failed."""
+def _run_checks(settings: Settings, checks: CheckpointWorker, summary: RunSummary, say: Say) -> Staged:
+    """Great Expectations suites into dq; raise QualityGateError (nothing published) when a marts suite failed.
+
+    While the checks worker validates, the tables the checks do not write are copied into the new
+    published file(s) (publish.stage); both only read the work database. Returns that staged publication.
+    """
     t_gx = time.perf_counter()
     say("checks: Great Expectations suites (raw warns, marts fails the run) ...")
-    quality = checks.run(settings.work_db, settings.gx_dir, settings.data_docs_dir, reuse=True)
-    con = duckdb.connect(str(settings.work_db))
+    checks.start(settings.work_db, settings.gx_dir, settings.data_docs_dir, reuse=True)
+    staged = stage(settings.work_db, settings.warehouse, settings.analyst_warehouse)
     try:
-        store_results(con, quality)
-    finally:
-        con.close()
+        quality = checks.result()
+        con = duckdb.connect(str(settings.work_db))
+        try:
+            store_results(con, quality)
+        finally:
+            con.close()
+    except BaseException:
+        staged.discard()
+        raise
     summary.data_docs = quality.docs_index
     summary.phases["checks"] = time.perf_counter() - t_gx
     reused = f", {len(quality.reused)} suite/round batch(es) reused (inputs unchanged)" if quality.reused else ""
@@ -261,14 +271,17 @@ def _run_checks(settings: Settings, checks: CheckpointWorker, summary: RunSummar
             for r in quality.run_failures[:3]
         )
         checks.finish()  # the Data Docs show the failures
+        staged.discard()
         raise QualityGateError(
             f"{len(quality.run_failures)} marts expectation(s) failed, the warehouse was not published: "
             f"{first}. Details: dq.expectation_results in {settings.work_db}, Data Docs {quality.docs_index}"
         )
+    return staged
 
 
-def _publish_and_report(settings: Settings, summary: RunSummary, say: Say) -> None:
-    """Record the run, publish marts/dq/ops (and the analysts' copy), regenerate changed bulletins."""
+def _publish_and_report(settings: Settings, summary: RunSummary, say: Say, staged: Staged) -> None:
+    """Record the run, complete the staged publication of marts/dq/ops (and the analysts' copy),
+    regenerate changed bulletins."""
     t2 = time.perf_counter()
     summary.rebuilt = True
     con = duckdb.connect(str(settings.work_db), read_only=True)
@@ -277,13 +290,7 @@ def _publish_and_report(settings: Settings, summary: RunSummary, say: Say) -> No
     finally:
         con.close()
     record_run(settings, summary, "succeeded")
-    publish(
-        settings.work_db,
-        settings.warehouse,
-        runs=ops.read_runs(settings.work_dir),
-        hook=_crash_point,
-        analyst_copy=settings.analyst_warehouse,
-    )
+    complete(staged, settings.work_db, runs=ops.read_runs(settings.work_dir), hook=_crash_point)
     summary.phases["publish"] = time.perf_counter() - t2
     say(f"publish: {settings.warehouse} ({summary.phases['publish']:.1f} s)")
     t3 = time.perf_counter()

@@ -10,6 +10,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -93,6 +94,24 @@ REDACTED = {
 }
 
 
+# Tables the checks write (store_results), after the rest of the warehouse is final.
+LATE = tuple(REDACTED)
+
+
+@dataclass
+class Staged:
+    """A publication begun by stage(): a new file beside its target with every table but the LATE ones."""
+
+    warehouse: Path
+    analyst_copy: Path | None
+    tmp: Path  # the analysts' new file if there is an analysts' copy, else the warehouse's
+
+    def discard(self) -> None:
+        """Remove the new file (the checks failed: nothing is published)."""
+        for path in (self.tmp, self.tmp.with_name(self.tmp.name + ".wal")):
+            path.unlink(missing_ok=True)
+
+
 def publish(
     work_db: Path,
     warehouse: Path,
@@ -108,22 +127,48 @@ def publish(
     publish a copy without any individual's data (marts, redacted dq). That copy is written first;
     the full copy is a byte copy of it with the REDACTED tables written again whole (about a tenth
     of the work of a second copy). Both are renamed into place only once both are complete.
+    The pipeline calls the two halves, stage() and complete(), with the checks in between.
     """
-    con = duckdb.connect(str(work_db))  # the refresh lock is held: no other process has it open
+    complete(stage(work_db, warehouse, analyst_copy), work_db, runs=runs, hook=hook)
+
+
+def stage(work_db: Path, warehouse: Path, analyst_copy: Path | None = None) -> Staged:
+    """Write every published table but the LATE ones into a new file (the analysts' copy if there is one).
+
+    work_db is opened read-only, so the checks worker can read it meanwhile.
+    """
+    target, alias, redact = (analyst_copy, "pub_analyst", True) if analyst_copy else (warehouse, "pub", False)
+    con = duckdb.connect(str(work_db), read_only=True)
     try:
-        if analyst_copy is None:
-            written = [(warehouse, _write_copy(con, warehouse, "pub", redact=False, runs=runs))]
+        tmp = _write_copy(con, target, alias, redact=redact, runs=None, skip=LATE)
+    finally:
+        con.close()
+    return Staged(warehouse, analyst_copy, tmp)
+
+
+def complete(
+    staged: Staged, work_db: Path, *, runs: list[dict] | None = None, hook: Callable[[str], None] | None = None
+) -> None:
+    """Add the LATE tables (and the run history) to a staged publication, then rename it into place."""
+    con = duckdb.connect(str(work_db), read_only=True)
+    try:
+        if staged.analyst_copy is None:
+            _add_tables(con, staged.tmp, "pub", LATE, redact=False, runs=runs)
+            written = [(staged.warehouse, staged.tmp)]
         else:
-            analyst_tmp = _write_copy(con, analyst_copy, "pub_analyst", redact=True, runs=None)
-            if analyst_tmp.with_name(analyst_tmp.name + ".wal").exists():  # not all in the file: copy whole
-                full_tmp = _write_copy(con, warehouse, "pub", redact=False, runs=runs)
+            _add_tables(con, staged.tmp, "pub_analyst", LATE, redact=True, runs=None)
+            if staged.tmp.with_name(staged.tmp.name + ".wal").exists():  # not all in the file: copy whole
+                full_tmp = _write_copy(con, staged.warehouse, "pub", redact=False, runs=runs)
             else:
-                full_tmp = _unredacted_copy(con, analyst_tmp, warehouse, runs)
-            written = [(warehouse, full_tmp), (analyst_copy, analyst_tmp)]
+                full_tmp = _unredacted_copy(con, staged.tmp, staged.warehouse, runs)
+            written = [(staged.warehouse, full_tmp), (staged.analyst_copy, staged.tmp)]
+    except BaseException:
+        staged.discard()
+        raise
     finally:
         con.close()
     for target, tmp in written:
-        if hook and target == warehouse:
+        if hook and target == staged.warehouse:
             hook("publish")
         os.replace(tmp, target)
         dir_fd = os.open(target.parent, os.O_RDONLY)
@@ -148,7 +193,7 @@ def _attached(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> Iterato
     committed if the block succeeds, else rolled back. The file is synced after it is detached."""
     committed = False
     try:
-        con.execute(f"attach {sql_str(str(path))} as {alias}")
+        con.execute(f"attach {sql_str(str(path))} as {alias} (read_only false)")  # con may be read-only
         con.execute("begin")
         yield
         con.execute("commit")
@@ -164,9 +209,16 @@ def _attached(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> Iterato
 
 
 def _write_copy(
-    con: duckdb.DuckDBPyConnection, target: Path, alias: str, *, redact: bool, runs: list[dict] | None
+    con: duckdb.DuckDBPyConnection,
+    target: Path,
+    alias: str,
+    *,
+    redact: bool,
+    runs: list[dict] | None,
+    skip: tuple[tuple[str, str], ...] = (),
 ) -> Path:
-    """Write the published schemas of con's database into a new file beside target (synced); return it."""
+    """Write the published schemas of con's database (but the `skip` tables) into a new file beside
+    target (synced); return it."""
     tmp = _publishing_name(target)
     with _attached(con, tmp, alias):
         tables = con.execute(
@@ -176,12 +228,37 @@ def _write_copy(
         ).fetchall()
         for schema in PUBLISHED_SCHEMAS:
             con.execute(f"create schema if not exists {alias}.{schema}")
-        for schema, table in tables:
-            source = REDACTED.get((schema, table)) if redact else None
-            con.execute(f"create table {alias}.{schema}.{table} as {source or f'select * from {schema}.{table}'}")
+        _create_tables(con, alias, [t for t in tables if t not in skip], redact=redact)
         copy_comments(con, alias)
         _write_runs(con, alias, runs)
     return tmp
+
+
+def _add_tables(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    alias: str,
+    tables: tuple[tuple[str, str], ...],
+    *,
+    redact: bool,
+    runs: list[dict] | None,
+) -> None:
+    """Add `tables` (those con's database has) to a new file written by _write_copy (synced)."""
+    with _attached(con, path, alias):
+        present = set(
+            con.execute(
+                "select schema_name, table_name from duckdb_tables() where database_name = current_database()"
+            ).fetchall()
+        )
+        _create_tables(con, alias, [t for t in tables if t in present], redact=redact)
+        copy_comments(con, alias)
+        _write_runs(con, alias, runs)
+
+
+def _create_tables(con: duckdb.DuckDBPyConnection, alias: str, tables: list[tuple[str, str]], *, redact: bool) -> None:
+    for schema, table in tables:
+        source = REDACTED.get((schema, table)) if redact else None
+        con.execute(f"create table {alias}.{schema}.{table} as {source or f'select * from {schema}.{table}'}")
 
 
 def _unredacted_copy(con: duckdb.DuckDBPyConnection, analyst_tmp: Path, target: Path, runs: list[dict] | None) -> Path:
@@ -190,7 +267,11 @@ def _unredacted_copy(con: duckdb.DuckDBPyConnection, analyst_tmp: Path, target: 
     tmp = _publishing_name(target)
     shutil.copyfile(analyst_tmp, tmp)
     with _attached(con, tmp, "pub"):
-        present = {tuple(r) for r in con.execute("select schema_name, table_name from duckdb_tables()").fetchall()}
+        present = set(
+            con.execute(
+                "select schema_name, table_name from duckdb_tables() where database_name = current_database()"
+            ).fetchall()
+        )
         for schema, table in REDACTED:
             if (schema, table) in present:
                 con.execute(f"create or replace table pub.{schema}.{table} as select * from {schema}.{table}")
@@ -208,11 +289,15 @@ def _write_runs(con: duckdb.DuckDBPyConnection, alias: str, runs: list[dict] | N
 
 def copy_comments(con: duckdb.DuckDBPyConnection, target: str) -> None:
     """Carry table and column descriptions (COMMENT ON, from dbt's persist_docs) into the copy."""
+    target_tables = set(
+        con.execute(f"select schema_name, table_name from duckdb_tables() where database_name = '{target}'").fetchall()
+    )
     for schema, table, comment in con.execute(
         "select schema_name, table_name, comment from duckdb_tables() "
         f"where database_name = current_database() and schema_name in {PUBLISHED_SCHEMAS} and comment is not null"
     ).fetchall():
-        con.execute(f"comment on table {target}.{schema}.{table} is {sql_str(comment)}")
+        if (schema, table) in target_tables:  # not yet written (LATE), or left out
+            con.execute(f"comment on table {target}.{schema}.{table} is {sql_str(comment)}")
     target_columns = {
         (s, t, c)
         for s, t, c in con.execute(

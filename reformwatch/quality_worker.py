@@ -41,15 +41,29 @@ class CheckpointWorker(ChildWorker):
         self, work_db: Path, gx_dir: Path, docs_dir: Path, suites: list[Suite] | None = None, reuse: bool = False
     ) -> QualityResult:
         """Validate every suite (default: expectations/) for every round; see quality.run_checkpoint."""
+        self.start(work_db, gx_dir, docs_dir, suites, reuse)
+        return self.result()
+
+    def start(
+        self, work_db: Path, gx_dir: Path, docs_dir: Path, suites: list[Suite] | None = None, reuse: bool = False
+    ) -> None:
+        """Send the request; the child validates while this process does other work (reading only)."""
         suites = suites if suites is not None else load_suites()
-        out = self.scratch / "result.pickle"
-        said = b""
+        self._request = (work_db, gx_dir, docs_dir, suites, reuse)
         try:
+            out = self.scratch / "result.pickle"
             self._proc.stdin.write(pickle.dumps((work_db, gx_dir, docs_dir, suites, out, reuse)))
             self._proc.stdin.close()
-            said = self._proc.stdout.readline()
         except OSError:  # the child died before it read the request
             pass
+
+    def result(self) -> QualityResult:
+        """Wait for the child's result; if the child failed, validate in this process."""
+        out = self.scratch / "result.pickle"
+        try:
+            said = self._proc.stdout.readline()
+        except OSError:
+            said = b""
         if said == DONE and out.is_file():
             return pickle.loads(out.read_bytes())
         self.close()
@@ -58,6 +72,7 @@ class CheckpointWorker(ChildWorker):
             self._proc.returncode,
             self.last_error_line(),
         )
+        work_db, gx_dir, docs_dir, suites, reuse = self._request
         return run_checkpoint(work_db, gx_dir, docs_dir, suites, reuse=reuse)
 
     def finish(self) -> None:

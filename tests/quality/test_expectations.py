@@ -178,6 +178,7 @@ def test_failing_marts_suite_fails_the_run_and_publishes_nothing(tmp_path, monke
     monkeypatch.setattr("reformwatch.quality.EXPECTATIONS_DIR", strict)
     with pytest.raises(QualityGateError, match="avg_score"):  # the deadline has passed since: a rebuild
         run(Settings(landing=SAMPLE_LANDING, warehouse=wh), parse_as_of("2018-10-15"), say=lambda _m: None)
+    assert not list(tmp_path.glob("*.publishing*"))  # the file staged while the checks ran is removed
     con = duckdb.connect(str(wh), read_only=True)  # the previous figures stay published; the failure is recorded
     assert {t: rows(con, f"select * from {t} order by all") for t in MARTS_AND_DQ} == before
     assert rows(con, "select status from ops.pipeline_runs order by started_at") == [
