@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import pickle
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn
@@ -21,6 +22,18 @@ def write_replacing(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(".part")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def no_gc_while_loading() -> Iterator[None]:
+    """Keep Python's cycle collector off while a worker imports and loads (dbt, GX: millions of objects,
+    none of them garbage), then freeze what was loaded so later collections skip it."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def leave_start_folder() -> None:

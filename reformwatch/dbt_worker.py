@@ -19,7 +19,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .child_worker import ChildWorker, exit_now, leave_start_folder, write_replacing
+from .child_worker import ChildWorker, exit_now, leave_start_folder, no_gc_while_loading, write_replacing
 from .dbt_runner import DbtError, DbtResult, parse_project, run_dbt, warm_up
 
 log = logging.getLogger(__name__)
@@ -73,16 +73,17 @@ def _die_with_parent() -> None:
 def main(argv: list[str] | None = None) -> int:
     work_db, work_dir = (Path(a) for a in (argv or sys.argv[1:]))
     _die_with_parent()
-    try:
-        manifest = parse_project(work_db, work_dir)
-    except DbtError as e:  # the build parses again and reports the error with its context
-        log.warning("%s", e)
-        manifest = None
-    if manifest is not None:
+    with no_gc_while_loading():
         try:
-            warm_up(manifest, work_dir)
-        except Exception:  # an optimisation only: the build does the same work if this fails
-            log.debug("dbt warm-up failed", exc_info=True)
+            manifest = parse_project(work_db, work_dir)
+        except DbtError as e:  # the build parses again and reports the error with its context
+            log.warning("%s", e)
+            manifest = None
+        if manifest is not None:
+            try:
+                warm_up(manifest, work_dir)
+            except Exception:  # an optimisation only: the build does the same work if this fails
+                log.debug("dbt warm-up failed", exc_info=True)
     try:
         args, env, out = pickle.load(sys.stdin.buffer)
     except EOFError:  # the parent had nothing to build

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .child_worker import ChildWorker, exit_now, write_replacing
+from .child_worker import ChildWorker, exit_now, no_gc_while_loading, write_replacing
 from .quality import QualityResult, Suite, load_suites, preload, run_checkpoint
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,8 @@ class CheckpointWorker(ChildWorker):
 def main() -> int:
     signal = os.fdopen(os.dup(1), "wb")  # stdout is the parent's signal; anything printed goes to stderr
     os.dup2(2, 1)
-    preload()
+    with no_gc_while_loading():
+        preload()
     try:
         work_db, gx_dir, docs_dir, suites, out, reuse = pickle.load(sys.stdin.buffer)
     except EOFError:  # the parent stopped before the checks (dbt failed): nothing to do

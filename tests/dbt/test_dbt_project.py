@@ -246,3 +246,20 @@ def test_the_worker_leaves_the_folder_the_run_started_in_off_its_path(tmp_path, 
     monkeypatch.setattr(sys, "path", [str(PROJECT_ROOT), *sys.path])
     leave_start_folder()
     assert sys.path[0] == str(PROJECT_ROOT)
+
+
+def test_a_worker_loads_without_the_cycle_collector_then_freezes_what_it_loaded():
+    import gc
+
+    from reformwatch.child_worker import no_gc_while_loading
+
+    frozen = gc.get_freeze_count()
+    try:
+        with no_gc_while_loading():
+            assert not gc.isenabled()
+            loaded = [[n] for n in range(1000)]  # lists: objects the collector tracks
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= frozen + len(loaded)
+    finally:
+        gc.unfreeze()
+        gc.enable()
