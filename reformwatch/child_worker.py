@@ -25,15 +25,19 @@ def write_replacing(path: Path, data: bytes) -> None:
 
 
 @contextlib.contextmanager
-def no_gc_while_loading() -> Iterator[None]:
-    """Keep Python's cycle collector off while a worker imports and loads (dbt, GX: millions of objects,
-    none of them garbage), then freeze what was loaded so later collections skip it."""
+def no_gc_while_loading(freeze: bool = True) -> Iterator[None]:
+    """Keep Python's cycle collector off while a process imports and loads (dbt, GX, a landing zone's
+    files: millions of objects, hardly any garbage), then turn it on again. With `freeze` (a worker
+    that keeps what it loaded), what was loaded is frozen first, so later collections skip it."""
+    was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.freeze()
-        gc.enable()
+        if freeze:
+            gc.freeze()
+        if was_enabled:
+            gc.enable()
 
 
 def leave_start_folder() -> None:

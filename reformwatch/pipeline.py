@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from . import ops, sql_functions
+from .child_worker import no_gc_while_loading
 from .config import DBT_PROJECT_DIR, PROJECT_ROOT, Settings, connect_work_db
 from .contract import KINDS
 from .dbt_worker import DbtWorker
@@ -119,14 +120,15 @@ def ingest_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: 
             con.execute("begin")
             loaded = con.execute("select registry_fingerprint from raw.pipeline_state").fetchone()[0]
             registry = load_registries(con, landing, loaded_fingerprint=loaded)
-            result = ingest(
-                con,
-                landing,
-                run_id=summary.run_id,
-                loaded_at=datetime.now(UTC),
-                max_file_bytes=settings.max_file_bytes,
-                progress=say,
-            )
+            with no_gc_while_loading(freeze=False):  # 200,000 files' objects: about 2 s of collections
+                result = ingest(
+                    con,
+                    landing,
+                    run_id=summary.run_id,
+                    loaded_at=datetime.now(UTC),
+                    max_file_bytes=settings.max_file_bytes,
+                    progress=say,
+                )
             _crash_point("load")
             passed = sorted(r for r in registry.rounds if _deadline_passed(con, r, as_of))
             registries = registry_fingerprint(landing, registry.rounds)

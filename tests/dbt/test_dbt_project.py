@@ -260,6 +260,14 @@ def test_a_worker_loads_without_the_cycle_collector_then_freezes_what_it_loaded(
             loaded = [[n] for n in range(1000)]  # lists: objects the collector tracks
         assert gc.isenabled()
         assert gc.get_freeze_count() >= frozen + len(loaded)
+        gc.unfreeze()
+        with no_gc_while_loading(freeze=False):  # the pipeline's ingest: nothing frozen
+            assert not gc.isenabled()
+        assert gc.isenabled() and gc.get_freeze_count() == 0
+        gc.disable()
+        with no_gc_while_loading(freeze=False):
+            pass
+        assert not gc.isenabled()  # left as it was
     finally:
         gc.unfreeze()
         gc.enable()
