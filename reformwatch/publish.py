@@ -112,29 +112,15 @@ class Staged:
             path.unlink(missing_ok=True)
 
 
-def publish(
-    work_db: Path,
-    warehouse: Path,
-    *,
-    runs: list[dict] | None = None,
-    hook: Callable[[str], None] | None = None,
-    analyst_copy: Path | None = None,
-) -> None:
-    """Copy the published schemas of work_db into a new file, then rename it over warehouse.
+def stage(work_db: Path, warehouse: Path, analyst_copy: Path | None = None) -> Staged:
+    """Begin publishing the published schemas of work_db: write every table but the LATE ones into a new
+    file beside its target. complete() adds them and renames the file(s) into place.
 
     Readers holding the old file keep reading it; new readers see the new version; a crash at any
     point leaves either the old or the new file, never a partial one. With analyst_copy, also
     publish a copy without any individual's data (marts, redacted dq). That copy is written first;
     the full copy is a byte copy of it with the REDACTED tables written again whole (about a tenth
     of the work of a second copy). Both are renamed into place only once both are complete.
-    The pipeline calls the two halves, stage() and complete(), with the checks in between.
-    """
-    complete(stage(work_db, warehouse, analyst_copy), work_db, runs=runs, hook=hook)
-
-
-def stage(work_db: Path, warehouse: Path, analyst_copy: Path | None = None) -> Staged:
-    """Write every published table but the LATE ones into a new file (the analysts' copy if there is one).
-
     work_db is opened read-only, so the checks worker can read it meanwhile.
     """
     target, alias, redact = (analyst_copy, "pub_analyst", True) if analyst_copy else (warehouse, "pub", False)
