@@ -108,7 +108,7 @@ class Staged:
 
     def discard(self) -> None:
         """Remove the new file (the checks failed: nothing is published)."""
-        for path in (self.tmp, self.tmp.with_name(self.tmp.name + ".wal")):
+        for path in (self.tmp, _wal(self.tmp)):
             path.unlink(missing_ok=True)
 
 
@@ -143,10 +143,9 @@ def complete(
             written = [(staged.warehouse, staged.tmp)]
         else:
             _add_tables(con, staged.tmp, "pub_analyst", LATE, redact=True, runs=None)
-            if staged.tmp.with_name(staged.tmp.name + ".wal").exists():  # not all in the file: copy whole
-                full_tmp = _write_copy(con, staged.warehouse, "pub", redact=False, runs=runs)
-            else:
-                full_tmp = _unredacted_copy(con, staged.tmp, staged.warehouse, runs)
+            full_tmp = _publishing_name(staged.warehouse)  # a byte copy, with the REDACTED tables whole
+            shutil.copyfile(staged.tmp, full_tmp)
+            _add_tables(con, full_tmp, "pub", tuple(REDACTED), redact=False, runs=runs, replace=True)
             written = [(staged.warehouse, full_tmp), (staged.analyst_copy, staged.tmp)]
     except BaseException:
         staged.discard()
@@ -164,19 +163,34 @@ def complete(
             os.close(dir_fd)
 
 
+def _wal(path: Path) -> Path:
+    """DuckDB's write-ahead log of the database file `path`."""
+    return path.with_name(path.name + ".wal")
+
+
 def _publishing_name(target: Path) -> Path:
     """The new file beside target, with no stale copy (or its WAL) left by a crashed run."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.publishing")
-    for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
+    for stale in (tmp, _wal(tmp)):
         stale.unlink(missing_ok=True)
     return tmp
+
+
+def _work_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """The published schemas' tables in con's own database, as (schema, table), in order."""
+    return con.execute(
+        "select schema_name, table_name from duckdb_tables() "
+        f"where database_name = current_database() and schema_name in {PUBLISHED_SCHEMAS} "
+        "order by schema_name, table_name"
+    ).fetchall()
 
 
 @contextlib.contextmanager
 def _attached(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> Iterator[None]:
     """`path` attached as `alias` inside one transaction (one commit for tables, comments, history);
-    committed if the block succeeds, else rolled back. The file is synced after it is detached."""
+    committed if the block succeeds, else rolled back. Once committed, everything is checkpointed
+    into the file itself (it is then copied or renamed without a WAL) and the file is synced."""
     committed = False
     try:
         con.execute(f"attach {sql_str(str(path))} as {alias} (read_only false)")  # con may be read-only
@@ -184,12 +198,15 @@ def _attached(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> Iterato
         yield
         con.execute("commit")
         committed = True
+        con.execute(f"checkpoint {alias}")
     finally:
         if not committed:
             with contextlib.suppress(duckdb.Error):  # no transaction yet if attach failed
                 con.execute("rollback")
         with contextlib.suppress(duckdb.Error):
             con.execute(f"detach {alias}")
+    if _wal(path).exists():
+        raise RuntimeError(f"{path} was not fully written (its WAL is left beside it); nothing was published")
     with open(path, "rb") as f:
         os.fsync(f.fileno())
 
@@ -207,14 +224,9 @@ def _write_copy(
     target (synced); return it."""
     tmp = _publishing_name(target)
     with _attached(con, tmp, alias):
-        tables = con.execute(
-            "select schema_name, table_name from duckdb_tables() "
-            f"where database_name = current_database() and schema_name in {PUBLISHED_SCHEMAS} "
-            "order by schema_name, table_name"
-        ).fetchall()
         for schema in PUBLISHED_SCHEMAS:
             con.execute(f"create schema if not exists {alias}.{schema}")
-        _create_tables(con, alias, [t for t in tables if t not in skip], redact=redact)
+        _create_tables(con, alias, [t for t in _work_tables(con) if t not in skip], redact=redact)
         copy_comments(con, alias)
         _write_runs(con, alias, runs)
     return tmp
@@ -228,42 +240,24 @@ def _add_tables(
     *,
     redact: bool,
     runs: list[dict] | None,
+    replace: bool = False,
 ) -> None:
-    """Add `tables` (those con's database has) to a new file written by _write_copy (synced)."""
+    """Add `tables` (those con's database has) to a file written by _write_copy, or replace them in it
+    (synced)."""
     with _attached(con, path, alias):
-        present = set(
-            con.execute(
-                "select schema_name, table_name from duckdb_tables() where database_name = current_database()"
-            ).fetchall()
-        )
-        _create_tables(con, alias, [t for t in tables if t in present], redact=redact)
+        present = set(_work_tables(con))
+        _create_tables(con, alias, [t for t in tables if t in present], redact=redact, replace=replace)
         copy_comments(con, alias)
         _write_runs(con, alias, runs)
 
 
-def _create_tables(con: duckdb.DuckDBPyConnection, alias: str, tables: list[tuple[str, str]], *, redact: bool) -> None:
+def _create_tables(
+    con: duckdb.DuckDBPyConnection, alias: str, tables: list[tuple[str, str]], *, redact: bool, replace: bool = False
+) -> None:
+    create = "create or replace table" if replace else "create table"
     for schema, table in tables:
         source = REDACTED.get((schema, table)) if redact else None
-        con.execute(f"create table {alias}.{schema}.{table} as {source or f'select * from {schema}.{table}'}")
-
-
-def _unredacted_copy(con: duckdb.DuckDBPyConnection, analyst_tmp: Path, target: Path, runs: list[dict] | None) -> Path:
-    """A byte copy of the analysts' new file, with the REDACTED tables written again from the work
-    database (and the run history); a new file beside target (synced)."""
-    tmp = _publishing_name(target)
-    shutil.copyfile(analyst_tmp, tmp)
-    with _attached(con, tmp, "pub"):
-        present = set(
-            con.execute(
-                "select schema_name, table_name from duckdb_tables() where database_name = current_database()"
-            ).fetchall()
-        )
-        for schema, table in REDACTED:
-            if (schema, table) in present:
-                con.execute(f"create or replace table pub.{schema}.{table} as select * from {schema}.{table}")
-        copy_comments(con, "pub")
-        _write_runs(con, "pub", runs)
-    return tmp
+        con.execute(f"{create} {alias}.{schema}.{table} as {source or f'select * from {schema}.{table}'}")
 
 
 def _write_runs(con: duckdb.DuckDBPyConnection, alias: str, runs: list[dict] | None) -> None:

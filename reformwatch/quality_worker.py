@@ -2,8 +2,8 @@
 
 The child imports GX, then waits for one request on stdin (the suites and where to read and write),
 validates after dbt has released the work database (on two cores, a forked copy of it validates about
-half of the suites meanwhile), writes the result to a file and says so on stdout,
-then builds Data Docs while the parent publishes. If the child fails, the checks run again in this
+half of the suites meanwhile), writes the result to a file and says so on stdout, then builds Data
+Docs while the parent completes publishing and writes the bulletins. If the child fails, the checks run again in this
 process, so an error surfaces with its own traceback.
 """
 
@@ -36,6 +36,7 @@ class CheckpointWorker(ChildWorker):
             "reformwatch-checks-",
             stdout=subprocess.PIPE,
         )
+        self._result_file = self.scratch / "result.pickle"
 
     def run(
         self, work_db: Path, gx_dir: Path, docs_dir: Path, suites: list[Suite] | None = None, reuse: bool = False
@@ -51,21 +52,20 @@ class CheckpointWorker(ChildWorker):
         suites = suites if suites is not None else load_suites()
         self._request = (work_db, gx_dir, docs_dir, suites, reuse)
         try:
-            out = self.scratch / "result.pickle"
-            self._proc.stdin.write(pickle.dumps((work_db, gx_dir, docs_dir, suites, out, reuse)))
+            request = (work_db, gx_dir, docs_dir, suites, self._result_file, reuse)
+            self._proc.stdin.write(pickle.dumps(request))
             self._proc.stdin.close()
         except OSError:  # the child died before it read the request
             pass
 
     def result(self) -> QualityResult:
         """Wait for the child's result; if the child failed, validate in this process."""
-        out = self.scratch / "result.pickle"
         try:
             said = self._proc.stdout.readline()
         except OSError:
             said = b""
-        if said == DONE and out.is_file():
-            return pickle.loads(out.read_bytes())
+        if said == DONE and self._result_file.is_file():
+            return pickle.loads(self._result_file.read_bytes())
         self.close()
         log.warning(
             "the checks worker failed (exit %s: %s); running the checks in this process",
