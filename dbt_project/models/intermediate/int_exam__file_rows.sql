@@ -10,7 +10,7 @@ error_checks as (
     select list(check_name) as names from {{ ref('checks') }} where severity = 'error'
 ),
 
-checked as (
+checked as not materialized (
     select
         r.*,
         case when r.examinee_id is null
@@ -41,7 +41,7 @@ checked as (
     where {{ new_file_filter('exam', 'r.file_id') }}
 ),
 
-flagged as (
+flagged as not materialized (
     select
         c.*,
         list_has_any(e.names, list_filter([
@@ -54,34 +54,41 @@ flagged as (
 ),
 
 files_with_copies as (
-    -- Sheets where an examinee has more than one row: the only ones that need the copy windows below
-    -- (a few hundred of 100,000 sheets in a national round; the windows over every row cost seconds).
+    -- Sheets where an examinee id occurs more than once (a superset of those with copies among rows of
+    -- the same has_error): the only ones that need the copy windows below (a few hundred of 100,000
+    -- sheets in a national round; the windows over every row cost seconds).
     select file_id
     from flagged
     group by file_id
-    having count(*) > count(distinct (has_error, examinee_id))
+    having count(*) > count(distinct examinee_id)
 ),
 
 copies as (
     select
-        *,
-        count(*) over (partition by file_id, has_error, examinee_id) as n_copies,
-        count(distinct row_signature) over (partition by file_id, has_error, examinee_id) as n_versions,
-        row_number() over (partition by file_id, has_error, examinee_id order by row_number) as copy_number
+        file_id,
+        row_number,
+        count(*) over same_examinee as n_copies,
+        count(distinct row_signature) over same_examinee as n_versions,
+        row_number() over (same_examinee order by row_number) as copy_number
     from flagged
     where file_id in (select file_id from files_with_copies)
-    union all
+    window same_examinee as (partition by file_id, has_error, examinee_id)
+),
+
+-- Every other row is the only copy of its examinee. flagged is streamed once (not materialized with
+-- every column: at 10M rows that spilled to disk); the few rows of copies are joined to it.
+counted as (
     select
-        *,
-        1::bigint as n_copies,
-        1::bigint as n_versions,
-        1::bigint as copy_number
-    from flagged
-    where file_id not in (select file_id from files_with_copies)
+        f.* exclude (row_signature),
+        coalesce(c.n_copies, 1) as n_copies,
+        coalesce(c.n_versions, 1) as n_versions,
+        coalesce(c.copy_number, 1) as copy_number
+    from flagged as f
+    left join copies as c on c.file_id = f.file_id and c.row_number = f.row_number
 )
 
 select
-    * exclude (row_signature),
+    *,
     case
         when has_error then 'error'
         when n_copies = 1 then 'unique'
@@ -90,4 +97,4 @@ select
     end as copy_status,
     not has_error and n_versions = 1 and copy_number = 1 as is_counted,
     '{{ invocation_id }}' as dbt_invocation_id
-from copies
+from counted
