@@ -10,7 +10,8 @@ rows the bulk pass rejects) go through a per-file DuckDB read.
 from __future__ import annotations
 
 import bisect
-import hashlib
+import csv
+import io
 import logging
 import os
 import re
@@ -23,14 +24,13 @@ from pathlib import Path
 import duckdb
 
 from . import sql_functions
-from .contract import ALL_COLUMNS, KINDS, REQUIRED_COLUMNS
+from .contract import ALL_COLUMNS, KINDS
 from .csvload import insert_columns, read_csv_text, sql_str
-from .decode import DecodeError, decode_bytes, split_header
+from .file_prep import BulkStream, PreparedChunk, PreparedFile
 from .landing import LandingFile, scan
+from .prep_worker import PrepWorkers, worker_count
 
 log = logging.getLogger(__name__)
-
-_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
 
 RAW_DDL = f"""
 create schema if not exists raw;
@@ -49,18 +49,20 @@ create table if not exists raw.landing_files (path varchar, round_id varchar, ki
 """
 
 
-@dataclass
+@dataclass(slots=True)
 class _NewFile:
     f: LandingFile
     file_id: int
     sha256: str
-    text: str | None = None
-    header: list[str] = field(default_factory=list)
-    body: str = ""
     encoding: str | None = None
     parse_path: str | None = None
     read_error: str | None = None
+    text: str | None = None  # per_file: the CSV text, until it is loaded
     n_rows: int = 0
+
+    @classmethod
+    def of(cls, f: LandingFile, file_id: int, p: PreparedFile) -> _NewFile:
+        return cls(f, file_id, p.sha256, p.encoding, p.parse_path, p.read_error, p.text)
 
 
 @dataclass
@@ -83,82 +85,56 @@ def _bulk_enabled() -> bool:
     return os.environ.get("REFORMWATCH_INGEST_PER_FILE") != "1"
 
 
-def _classify(nf: _NewFile, data: bytes, bulk: bool = True) -> None:
-    """Decode and check the columns of a new file; decide bulk or per-file parsing."""
-    try:
-        decoded = decode_bytes(data, nf.f.ext or "csv")
-    except DecodeError as e:
-        nf.read_error = f"{nf.f.path}: {e}"
-        return
-    nf.encoding = decoded.encoding
-    nf.header, body = split_header(decoded.text)
-    required = REQUIRED_COLUMNS[nf.f.kind]
-    missing = [c for c in required if c not in nf.header]
-    if missing:
-        nf.read_error = (
-            f"{nf.f.path}: the header row lacks the column(s) {', '.join(missing)}; "
-            f"use the template's header row: {','.join(ALL_COLUMNS[nf.f.kind])}"
-        )
-        return
-    body = body.strip("\n")
-    if "\n\n" in body or "\n " in body or "\n\t" in body:
-        body = _BLANK_LINES.sub("\n", body)
-    if bulk and tuple(nf.header) == ALL_COLUMNS[nf.f.kind] and '"' not in body:
-        nf.parse_path, nf.body = "bulk", body
-    else:
-        nf.parse_path, nf.text = "per_file", decoded.text
-
-
 def _nonblank(cols: tuple[str, ...]) -> str:
     """A row with a cell that is not empty or spaces (DuckDB stops at the first such cell)."""
     return " or ".join(f"trim({c}) <> ''" for c in cols)
 
 
-def _bulk_load(con: duckdb.DuckDBPyConnection, kind: str, files: list[_NewFile], tmp_dir: str) -> list[_NewFile]:
-    """Parse all bulk-eligible files of a kind in one DuckDB pass; return the files it rejected."""
-    if not files:
-        return []
+def _bulk_load(
+    con: duckdb.DuckDBPyConnection, kind: str, stream: BulkStream, files: dict[int, _NewFile], base: int
+) -> list[_NewFile]:
+    """Parse a chunk's bulk stream of a kind in one DuckDB pass; return the files it rejected.
+
+    `files`: the chunk's new files by their number in the stream; file_id = base + number."""
     cols = ALL_COLUMNS[kind]
-    chunks: list[str] = []
-    starts: list[int] = []  # first stream line of each file
-    line = 1
-    for nf in files:
-        starts.append(line)
-        if nf.body:
-            prefix = f"{nf.file_id},"
-            chunks.append(prefix + nf.body.replace("\n", "\n" + prefix) + "\n")
-            line += nf.body.count("\n") + 1
-    stream = os.path.join(tmp_dir, f"bulk_{kind}.csv")
-    with open(stream, "w", encoding="utf-8", newline="") as out:
-        out.writelines(chunks)
-    del chunks
-    columns = "{'file_id': 'BIGINT', " + ", ".join(f"'{c}': 'VARCHAR'" for c in cols) + "}"
+    columns = "{'number': 'BIGINT', " + ", ".join(f"'{c}': 'VARCHAR'" for c in cols) + "}"
     con.execute("drop table if exists _bulk")
     con.execute(
-        f"""create temp table _bulk as select * from read_csv({sql_str(stream)}, header = false,
+        f"""create temp table _bulk as select * from read_csv({sql_str(stream.path)}, header = false,
             columns = {columns}, auto_detect = false, delim = ',', quote = '"', escape = '"',
             store_rejects = true, rejects_scan = '_bulk_scan', rejects_table = '_bulk_rejects')
             where {_nonblank(cols)}"""
     )  # in stream order: a file's rows are consecutive, so rowid - its first rowid numbers them
     rejected_lines = [r[0] for r in con.execute("select distinct line from _bulk_rejects").fetchall()]
-    bad_ids = {files[bisect.bisect_right(starts, ln) - 1].file_id for ln in rejected_lines}
+    bad = {stream.numbers[bisect.bisect_right(stream.starts, ln) - 1] for ln in rejected_lines}
     con.execute("drop table if exists _bulk_rejects; drop table if exists _bulk_scan")
-    os.unlink(stream)
-    if bad_ids:
-        con.execute(f"delete from _bulk where file_id in ({', '.join(map(str, bad_ids))})")
+    if bad:
+        con.execute(f"delete from _bulk where number in ({', '.join(map(str, bad))})")
     con.execute(
         f"""insert into raw.{kind}_rows
-            select b.file_id, b.rowid - f.first_rowid + 1, {", ".join(f"b.{c}" for c in cols)}
+            select b.number + {int(base)}, b.rowid - f.first_rowid + 1, {", ".join(f"b.{c}" for c in cols)}
             from _bulk as b
-            join (select file_id, min(rowid) as first_rowid from _bulk group by file_id) as f using (file_id)
+            join (select number, min(rowid) as first_rowid from _bulk group by number) as f using (number)
             order by b.rowid"""
     )  # a join, not a row_number() window over 10M rows (2.5x faster)
     con.execute("drop table _bulk")
-    retry = [nf for nf in files if nf.file_id in bad_ids]
+    retry = [files[n] for n in sorted(bad)]
     for nf in retry:
         nf.parse_path = "per_file"
-        nf.text = ",".join(nf.header) + "\n" + nf.body
+        nf.text = ",".join(cols) + "\n" + stream.body(nf.file_id - base)
+    os.unlink(stream.path)
     return retry
+
+
+def _csv_problem(text: str, error: duckdb.Error) -> str:
+    """What is wrong with a CSV text DuckDB could not read, for a clerk: the first line with more cells
+    than the header (short rows are padded), else DuckDB's own first line (without the temporary file)."""
+    rows = csv.reader(io.StringIO(text))
+    header = next(rows, [])
+    for row in rows:
+        if len(row) > len(header):
+            return f"line {rows.line_num} has {len(row)} cells, the header row only {len(header)}"
+    return re.sub(r' (?:on|file) "?[^ ]*\.csv"?', "", str(error).splitlines()[0]).replace("CSV Error", "CSV error")
 
 
 def _per_file_load(con: duckdb.DuckDBPyConnection, kind: str, nf: _NewFile, tmp_dir: str) -> None:
@@ -166,11 +142,8 @@ def _per_file_load(con: duckdb.DuckDBPyConnection, kind: str, nf: _NewFile, tmp_
     try:
         got = read_csv_text(con, nf.text or "", "_one", tmp_dir=tmp_dir)
     except duckdb.Error as e:
-        msg = str(e).splitlines()[0].replace("CSV Error on ", "")
-        nf.read_error = (
-            f"{nf.f.path}: the file is not a well-formed CSV table ({msg}); "
-            "every row must have the same cells as the header row: save it again from the template"
-        )
+        nf.read_error = f"{nf.f.path}: the file is not a well-formed CSV table ({_csv_problem(nf.text or '', e)}); "
+        nf.read_error += "every row must have the same cells as the header row: save it again from the template"
         return
     select = ", ".join(c if c in got else f"null as {c}" for c in cols)
     con.execute(
@@ -181,22 +154,24 @@ def _per_file_load(con: duckdb.DuckDBPyConnection, kind: str, nf: _NewFile, tmp_
     con.execute("drop table _one")
 
 
-CHUNK_FILES = 20_000  # files decoded and parsed per DuckDB pass (bounds the memory held in Python)
+CHUNK_FILES = 5_000  # files prepared and parsed per DuckDB pass (bounds the memory held in Python)
+PROGRESS_FILES = 20_000  # a progress line each time this many more files are loaded
 
 
-def _load_chunk(con: duckdb.DuckDBPyConnection, chunk: list[_NewFile]) -> None:
+def _load_chunk(
+    con: duckdb.DuckDBPyConnection, chunk: list[_NewFile], prepared: PreparedChunk, base: int, tmp_dir: str
+) -> None:
     """Parse a chunk of new files into raw rows (one bulk pass per kind + per-file fallbacks); free their text."""
-    if not chunk:
-        return
-    with tempfile.TemporaryDirectory(prefix="reformwatch-") as tmp_dir:
-        for kind in KINDS:
-            bulk = [nf for nf in chunk if nf.f.kind == kind and nf.parse_path == "bulk" and not nf.read_error]
-            singles = [nf for nf in chunk if nf.f.kind == kind and nf.parse_path == "per_file" and not nf.read_error]
-            retry = _bulk_load(con, kind, bulk, tmp_dir)  # marks the files it rejects per_file: listed once
-            for nf in singles + retry:
+    by_number = {nf.file_id - base: nf for nf in chunk}
+    for kind in KINDS:
+        stream = prepared.streams.get(kind)
+        if stream:
+            _bulk_load(con, kind, stream, by_number, base)  # marks the files it rejects per_file
+        for nf in chunk:
+            if nf.f.kind == kind and nf.parse_path == "per_file" and not nf.read_error:
                 _per_file_load(con, kind, nf, tmp_dir)
     for nf in chunk:
-        nf.text, nf.body = None, ""
+        nf.text = None
 
 
 LANDING_COLUMNS = (
@@ -291,6 +266,14 @@ def _kind_signatures(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return {kind: got.get(kind, "") for kind in KINDS}
 
 
+def _known(part: list[tuple[int, LandingFile]], by_hash: dict[tuple[str, str], int]) -> set[tuple[str, str]]:
+    """The (path, sha256) of earlier loads of the part's paths."""
+    if not by_hash:
+        return set()
+    paths = {f.path for _, f in part}
+    return {key for key in by_hash if key[0] in paths}
+
+
 def ingest(
     con: duckdb.DuckDBPyConnection,
     landing: Path,
@@ -311,40 +294,40 @@ def ingest(
     assigned: dict[int, int] = {}  # position in the scan -> file_id, for the files read now
     new: list[_NewFile] = []
     touched: list[tuple[int, int, int]] = []  # (file_id, size, mtime_ns) seen again with a new mtime
-    root = landing.resolve()
-    bulk = _bulk_enabled()
-    # DuckDB parses a chunk in a background thread while this one reads and decodes the next: the
-    # connection is used by one thread at a time (the loop below does not touch it), and at most two
-    # chunks are held in memory.
-    with ThreadPoolExecutor(1, thread_name_prefix="ingest-load") as loader:
+    parts = [todo[i : i + CHUNK_FILES] for i in range(0, len(todo), CHUNK_FILES)]
+    # Chunks are prepared (read, hashed, decoded, written as bulk streams: file_prep) in worker processes
+    # when there are many, else here; DuckDB parses a chunk in a background thread meanwhile. The
+    # connection is used by one thread at a time (the loop below does not touch it).
+    with (
+        tempfile.TemporaryDirectory(prefix="reformwatch-ingest-") as tmp_dir,
+        PrepWorkers(worker_count(len(todo), CHUNK_FILES)) as workers,
+        ThreadPoolExecutor(1, thread_name_prefix="ingest-load") as loader,
+    ):
+        root, bulk = str(landing.resolve()), _bulk_enabled()
+        jobs = (
+            (root, [(f.path, f.kind, f.ext) for _, f in part], _known(part, by_hash), tmp_dir, f"chunk{k}", bulk)
+            for k, part in enumerate(parts)
+        )
         loading: Future[None] | None = None
-
-        def load(chunk: list[_NewFile]) -> None:
-            nonlocal loading
-            if loading is not None:
-                loading.result()
-                if progress:
-                    progress(f"read and parsed {len(new) - len(chunk)} new files")
-            loading = loader.submit(_load_chunk, con, chunk)
-
         try:
-            for idx, f in todo:
-                with open(os.path.join(root, f.path), "rb") as fh:
-                    data = fh.read()
-                sha = hashlib.sha256(data).hexdigest()
-                if (f.path, sha) in by_hash:
-                    fid = assigned[idx] = by_hash[(f.path, sha)]
-                    touched.append((fid, f.size, f.mtime_ns))
-                    continue
-                nf = _NewFile(f, next_id, sha)
-                next_id += 1
-                _classify(nf, data, bulk)
-                new.append(nf)
-                assigned[idx] = nf.file_id
-                result.changed_rounds.add(f.round_id)
-                if len(new) % CHUNK_FILES == 0:  # bounded memory: parse what has been read so far
-                    load(new[-CHUNK_FILES:])
-            load(new[len(new) - len(new) % CHUNK_FILES :])
+            for part, prepared in zip(parts, workers.map(jobs), strict=True):
+                base, chunk = next_id, []
+                for (idx, f), p in zip(part, prepared.files, strict=True):
+                    if p.known:
+                        fid = assigned[idx] = by_hash[(f.path, p.sha256)]
+                        touched.append((fid, f.size, f.mtime_ns))
+                        continue
+                    nf = _NewFile.of(f, next_id, p)
+                    next_id += 1
+                    chunk.append(nf)
+                    assigned[idx] = nf.file_id
+                    result.changed_rounds.add(f.round_id)
+                if loading is not None:
+                    loading.result()
+                    if progress and len(new) // PROGRESS_FILES < (len(new) + len(chunk)) // PROGRESS_FILES:
+                        progress(f"read and parsed {len(new)} new files")
+                new += chunk
+                loading = loader.submit(_load_chunk, con, chunk, prepared, base, tmp_dir)
         finally:
             if loading is not None:
                 loading.result()  # the connection is free again (and a failed load raises here)

@@ -138,17 +138,91 @@ def test_a_failed_chunk_load_fails_the_ingest(tmp_path, monkeypatch):
 
     real, calls = ingest_module._load_chunk, []
 
-    def failing(con, chunk):
+    def failing(con, chunk, *args):
         calls.append(len(chunk))
         if len(calls) == 2:
             raise duckdb.IOException("disk full")
-        real(con, chunk)
+        real(con, chunk, *args)
 
     monkeypatch.setattr(ingest_module, "CHUNK_FILES", 7)
     monkeypatch.setattr(ingest_module, "_load_chunk", failing)
     with pytest.raises(duckdb.IOException, match="disk full"):
         do_ingest(SAMPLE_LANDING, tmp_path / "w.duckdb")
     assert calls == [7, 7]  # stopped at the failure, the files after it were not loaded
+
+
+def _raw_tables(con) -> dict[str, list]:
+    """raw.files (without load time and run), raw rows and the snapshot, in a fixed order."""
+    files = (
+        "file_id, path, kind, unit_code, version, ext, size, mtime_ns, sha256, encoding, parse_path, read_error, n_rows"
+    )
+    return {
+        "files": con.execute(f"select {files} from raw.files order by file_id").fetchall(),
+        **{
+            kind: con.execute(f"select * from raw.{kind}_rows order by file_id, row_number").fetchall()
+            for kind in ("exam", "progress")
+        },
+        "landing": con.execute("select * exclude (first_seen_at) from raw.landing_files order by path").fetchall(),
+    }
+
+
+def test_files_prepared_in_worker_processes_load_as_in_this_process(tmp_path, monkeypatch):
+    """Many files are read and decoded by worker processes (prep_worker): same rows, ids and provenance,
+    including a file the bulk pass rejects (read back from the stream) and per-file ones."""
+    import reformwatch.ingest as ingest_module
+
+    landing = tmp_path / "landing"
+    shutil.copytree(SAMPLE_LANDING, landing)
+    exam = landing / "2018-R1" / "exam"
+    aic = (exam / "AIC.csv").read_text(encoding="utf-8").rstrip("\n").split("\n")
+    (exam / "AIC__v2.csv").write_text("\n".join([aic[0], aic[1] + ",extra", *aic[2:]]) + "\n", encoding="utf-8")
+    env = (exam / "ENV.csv").read_text(encoding="utf-8").split("\n")
+    cells = env[1].split(",")
+    cells[6] = '"a note, quoted"'
+    (exam / "ENV__v2.csv").write_text("\n".join([env[0], ",".join(cells), *env[2:]]), encoding="utf-8")
+    monkeypatch.setattr(ingest_module, "CHUNK_FILES", 5)
+    got = {}
+    for workers in ("0", "2"):
+        monkeypatch.setenv("REFORMWATCH_INGEST_WORKERS", workers)
+        con, res = do_ingest(landing, tmp_path / f"w{workers}.duckdb")
+        got[workers] = _raw_tables(con)
+        assert res.files_read == 39
+    assert got["0"] == got["2"]
+    files = {r[1]: r for r in got["2"]["files"]}
+    assert files["2018-R1/exam/AIC.csv"][10] == "bulk"
+    assert files["2018-R1/exam/AIC__v2.csv"][10] == files["2018-R1/exam/ENV__v2.csv"][10] == "per_file"
+
+    def rows_of(unit: str) -> list[tuple]:
+        return [r[1:] for r in got["2"]["exam"] if r[0] == files[f"2018-R1/exam/{unit}.csv"][0]]
+
+    assert files["2018-R1/exam/AIC__v2.csv"][11].startswith(
+        "2018-R1/exam/AIC__v2.csv: the file is not a well-formed CSV table (line 2 has 9 cells, the header row only 8)"
+    )
+    assert len(rows_of("ENV__v2")) == len(rows_of("ENV")) > 0 and rows_of("ENV__v2")[0][7] == "a note, quoted"
+
+
+def test_prep_workers_keep_the_order_and_survive_a_dead_worker(tmp_path):
+    """A worker that dies leaves its chunk, and the ones after it, to this process: nothing is lost."""
+    from reformwatch.file_prep import prepare_chunk
+    from reformwatch.prep_worker import PrepWorkers
+
+    files = sorted(p.relative_to(SAMPLE_LANDING).as_posix() for p in SAMPLE_LANDING.glob("*/*/*.*"))
+    jobs = [
+        (
+            str(SAMPLE_LANDING),
+            [(p, p.split("/")[1], p.rsplit(".", 1)[1]) for p in files[i : i + 4]],
+            set(),
+            str(tmp_path),
+            f"c{i}",
+        )
+        for i in range(0, len(files), 4)
+    ]
+    here = [prepare_chunk(*job) for job in jobs]
+    with PrepWorkers(2) as workers:
+        workers._workers[1]._proc.kill()
+        there = list(workers.map(jobs))
+    assert [c.files for c in there] == [c.files for c in here] and len(here) == len(jobs) > 4
+    assert [sorted(c.streams) for c in there] == [sorted(c.streams) for c in here]
 
 
 def test_landing_snapshot_follows_the_scan_and_keeps_first_seen(tmp_path):

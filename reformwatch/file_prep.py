@@ -1,0 +1,151 @@
+"""Prepare a chunk of landed files for DuckDB: read, hash, decode, classify, write the bulk streams.
+
+Pure Python (no DuckDB), so a chunk can be prepared in a worker process (prep_worker) while DuckDB
+parses the chunk before it. A file whose text is a CSV with the template's header and no quotes goes
+into its kind's bulk stream: its body lines, each prefixed with the file's number among the chunk's new
+files, for one DuckDB parse of the whole stream. Other files keep their text for a per-file parse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+from .contract import ALL_COLUMNS, REQUIRED_COLUMNS
+from .decode import DecodeError, decode_bytes, split_header
+
+_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
+
+
+@dataclass(slots=True)
+class PreparedFile:
+    """What ingest needs of one file: its digest and how to parse it (bulk, per_file) or why it cannot be."""
+
+    sha256: str
+    known: bool = False  # same path and content as an earlier load: not loaded again
+    encoding: str | None = None
+    parse_path: str | None = None  # bulk | per_file; None when read_error says why it cannot be read
+    read_error: str | None = None
+    text: str | None = None  # per_file: the decoded CSV text, header first
+    number: int = -1  # among the chunk's new (not known) files, from 0; the bulk stream's line prefix
+
+
+@dataclass(slots=True)
+class BulkStream:
+    """One kind's bulk-eligible files of a chunk, as one headerless CSV file; each line starts with the
+    file's number. `starts[i]` is the first line (from 1) of `numbers[i]`, `offsets[i]` its first byte."""
+
+    path: str
+    numbers: list[int] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
+
+    def body(self, number: int) -> str:
+        """The body (lines after the header) of file `number`, read back from the stream (for the rare
+        file the bulk parse rejects)."""
+        i = self.numbers.index(number)
+        with open(self.path, "rb") as f:
+            f.seek(self.offsets[i])
+            end = self.offsets[i + 1] if i + 1 < len(self.offsets) else None
+            data = f.read() if end is None else f.read(end - self.offsets[i])
+        return "\n".join(line.partition(",")[2] for line in data.decode().rstrip("\n").split("\n"))
+
+
+@dataclass(slots=True)
+class PreparedChunk:
+    files: list[PreparedFile]  # in the order of the request
+    streams: dict[str, BulkStream]  # kind -> its bulk stream (kinds with bulk files only)
+
+
+def classify(
+    path: str, kind: str, ext: str | None, data: bytes, sha256: str, bulk: bool = True
+) -> tuple[PreparedFile, str]:
+    """Decode and check the columns of a new file; decide bulk or per-file parsing.
+
+    Returns the file and, for a bulk file, its body (blank lines dropped, no header)."""
+    out = PreparedFile(sha256)
+    try:
+        decoded = decode_bytes(data, ext or "csv")
+    except DecodeError as e:
+        out.read_error = f"{path}: {e}"
+        return out, ""
+    out.encoding = decoded.encoding
+    header, body = split_header(decoded.text)
+    missing = [c for c in REQUIRED_COLUMNS[kind] if c not in header]
+    if missing:
+        out.read_error = (
+            f"{path}: the header row lacks the column(s) {', '.join(missing)}; "
+            f"use the template's header row: {','.join(ALL_COLUMNS[kind])}"
+        )
+        return out, ""
+    body = body.strip("\n")
+    if "\n\n" in body or "\n " in body or "\n\t" in body:
+        body = _BLANK_LINES.sub("\n", body)
+    if bulk and tuple(header) == ALL_COLUMNS[kind] and '"' not in body:
+        out.parse_path = "bulk"
+        return out, body
+    out.parse_path, out.text = "per_file", decoded.text
+    return out, ""
+
+
+class _StreamWriter:
+    """Collects a kind's bulk bodies (encoded, line-prefixed) and writes them as one file."""
+
+    def __init__(self, path: str) -> None:
+        self.stream = BulkStream(path)
+        self.parts: list[bytes] = []
+        self.line, self.offset = 1, 0
+
+    def add(self, number: int, body: str) -> None:
+        self.stream.numbers.append(number)
+        self.stream.starts.append(self.line)
+        self.stream.offsets.append(self.offset)
+        if body:
+            prefix = f"{number},"
+            part = (prefix + body.replace("\n", "\n" + prefix) + "\n").encode()
+            self.parts.append(part)
+            self.line += body.count("\n") + 1
+            self.offset += len(part)
+
+    def write(self) -> BulkStream:
+        with open(self.stream.path, "wb") as out:
+            out.writelines(self.parts)
+        self.parts = []
+        return self.stream
+
+
+def prepare_chunk(
+    root: str,
+    files: list[tuple[str, str, str | None]],
+    known: Collection[tuple[str, str]],
+    out_dir: str,
+    name: str,
+    bulk: bool = True,
+) -> PreparedChunk:
+    """Read and prepare `files` ((path under root, kind, ext), in scan order).
+
+    A (path, sha256) in `known` was loaded before (same content): only its digest is returned. Bulk
+    streams are written to `out_dir` as `<name>_<kind>.csv`.
+    """
+    prepared: list[PreparedFile] = []
+    writers: dict[str, _StreamWriter] = {}
+    number = 0
+    for path, kind, ext in files:
+        with open(os.path.join(root, path), "rb") as fh:
+            data = fh.read()
+        sha = hashlib.sha256(data).hexdigest()
+        if (path, sha) in known:
+            prepared.append(PreparedFile(sha, known=True))
+            continue
+        pf, body = classify(path, kind, ext, data, sha, bulk)
+        pf.number = number
+        number += 1
+        if pf.parse_path == "bulk":
+            if kind not in writers:
+                writers[kind] = _StreamWriter(os.path.join(out_dir, f"{name}_{kind}.csv"))
+            writers[kind].add(pf.number, body)
+        prepared.append(pf)
+    return PreparedChunk(prepared, {kind: w.write() for kind, w in writers.items()})
