@@ -2,9 +2,10 @@
 
 Every file version is kept (raw.files: path, size, mtime, sha256, load time); rows are kept as
 text (raw.progress_rows, raw.exam_rows). Files already loaded (same path, size and mtime) are not
-read again. The common case, a CSV with the template's header, is parsed by DuckDB in one bulk
-pass over all new files of a kind; other files (XLSX converted, other column orders, quoted cells,
-rows the bulk pass rejects) go through a per-file DuckDB read.
+read again. Files are read, hashed and decoded in chunks (file_prep; in worker processes when there
+are many: prep_worker). The common case, a CSV with the template's header, is parsed by DuckDB in one
+bulk pass over a chunk's files of a kind; other files (other column orders, quoted cells, rows the
+bulk pass rejects) go through a per-file DuckDB read.
 """
 
 from __future__ import annotations
