@@ -93,8 +93,9 @@ def _nonblank(cols: tuple[str, ...]) -> str:
 
 def _bulk_load(
     con: duckdb.DuckDBPyConnection, kind: str, stream: BulkStream, files: dict[int, _NewFile], base: int
-) -> list[_NewFile]:
-    """Parse a chunk's bulk stream of a kind in one DuckDB pass; return the files it rejected.
+) -> None:
+    """Parse a chunk's bulk stream of a kind in one DuckDB pass; the files it rejects are marked per_file,
+    with their text read back from the stream.
 
     `files`: the chunk's new files by their number in the stream; file_id = base + number."""
     cols = ALL_COLUMNS[kind]
@@ -119,12 +120,10 @@ def _bulk_load(
             order by b.rowid"""
     )  # a join, not a row_number() window over 10M rows (2.5x faster)
     con.execute("drop table _bulk")
-    retry = [files[n] for n in sorted(bad)]
-    for nf in retry:
-        nf.parse_path = "per_file"
-        nf.text = ",".join(cols) + "\n" + stream.body(nf.file_id - base)
+    for number in sorted(bad):
+        files[number].parse_path = "per_file"
+        files[number].text = ",".join(cols) + "\n" + stream.body(number)
     os.unlink(stream.path)
-    return retry
 
 
 def _csv_problem(text: str, error: duckdb.Error) -> str:
@@ -267,12 +266,9 @@ def _kind_signatures(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return {kind: got.get(kind, "") for kind in KINDS}
 
 
-def _known(part: list[tuple[int, LandingFile]], by_hash: dict[tuple[str, str], int]) -> set[tuple[str, str]]:
-    """The (path, sha256) of earlier loads of the part's paths."""
-    if not by_hash:
-        return set()
-    paths = {f.path for _, f in part}
-    return {key for key in by_hash if key[0] in paths}
+def _known(part: list[tuple[int, LandingFile]], by_path: dict[str, list[tuple[str, str]]]) -> set[tuple[str, str]]:
+    """The (path, sha256) of earlier loads of the part's paths (`by_path`: path -> those keys)."""
+    return {key for _, f in part for key in by_path.get(f.path, ())}
 
 
 def ingest(
@@ -305,8 +301,11 @@ def ingest(
         ThreadPoolExecutor(1, thread_name_prefix="ingest-load") as loader,
     ):
         root, bulk = str(landing.resolve()), _bulk_enabled()
+        by_path: dict[str, list[tuple[str, str]]] = {}
+        for key in by_hash:
+            by_path.setdefault(key[0], []).append(key)
         jobs = (
-            (root, [(f.path, f.kind, f.ext) for _, f in part], _known(part, by_hash), tmp_dir, f"chunk{k}", bulk)
+            (root, [(f.path, f.kind, f.ext) for _, f in part], _known(part, by_path), tmp_dir, f"chunk{k}", bulk)
             for k, part in enumerate(parts)
         )
         loading: Future[None] | None = None

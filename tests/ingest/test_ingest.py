@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import UTC, datetime
 
@@ -199,6 +200,14 @@ def test_files_prepared_in_worker_processes_load_as_in_this_process(tmp_path, mo
         "2018-R1/exam/AIC__v2.csv: the file is not a well-formed CSV table (line 2 has 9 cells, the header row only 8)"
     )
     assert len(rows_of("ENV__v2")) == len(rows_of("ENV")) > 0 and rows_of("ENV__v2")[0][7] == "a note, quoted"
+
+    for p in landing.glob("*/*/*.*"):  # same content, new modification times: read, found known, not loaded
+        os.utime(p, ns=(p.stat().st_atime_ns, p.stat().st_mtime_ns + 10**9))
+    con, res = do_ingest(landing, tmp_path / "w2.duckdb")
+    again = _raw_tables(con)
+    assert res.files_read == 0 and res.rows_loaded == 0
+    assert again["exam"] == got["2"]["exam"] and [r[:6] for r in again["files"]] == [r[:6] for r in got["2"]["files"]]
+    assert [r[7] for r in again["files"]] == [r[7] + 10**9 for r in got["2"]["files"]]
 
 
 def test_prep_workers_keep_the_order_and_survive_a_dead_worker(tmp_path):
