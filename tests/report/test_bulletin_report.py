@@ -232,7 +232,7 @@ def test_unit_file_neutralises_formula_cells(tmp_path):
     assert got[0]["examinee_id"].startswith("'=") and got[1]["absence_reason"] == "'@SUM(1+1)"
 
 
-def test_only_the_resubmitting_units_feedback_file_is_rewritten(tmp_path):
+def test_only_the_resubmitting_units_feedback_file_is_rewritten(tmp_path, monkeypatch):
     land = Landing(tmp_path / "landing").good_round()
     run_pipeline(land.root, tmp_path / "w.duckdb").close()
     units_dir = tmp_path / "reports" / "2024-R1" / "units"
@@ -256,6 +256,14 @@ def test_only_the_resubmitting_units_feedback_file_is_rewritten(tmp_path):
     assert sorted(p.name for p in units_dir.parent.iterdir() if p.name.startswith(".")) == []
     assert sorted(p.name for p in units_dir.iterdir() if not p.name.endswith(".csv")) == [".digest", ".digests"]
     assert write_unit_feedback(work_db, "2024-R1", units_dir) == 0
+
+    import reformwatch.report as report_module  # texts built in batches of units, the next during the writes
+
+    monkeypatch.setattr(report_module, "FEEDBACK_BATCH_UNITS", 2)
+    for p in units_dir.glob("*.csv"):
+        p.unlink()
+    assert write_unit_feedback(work_db, "2024-R1", units_dir) == len(after) == 3  # two queries
+    assert {p.name: p.read_text() for p in units_dir.glob("*.csv")} == {n: t for n, (_, t) in after.items()}
 
 
 def test_national_round_lists_are_capped():
