@@ -33,8 +33,12 @@ def worker_count(files: int, chunk_files: int) -> int:
     process costs more than it saves), else $REFORMWATCH_INGEST_WORKERS or one per core (at most 4)."""
     if files < 3 * chunk_files:
         return 0
-    configured = os.environ.get("REFORMWATCH_INGEST_WORKERS")
-    return max(0, int(configured)) if configured else min(4, os.cpu_count() or 1)
+    configured = os.environ.get("REFORMWATCH_INGEST_WORKERS", "").strip()
+    if configured:
+        if configured.isdigit():
+            return int(configured)
+        log.warning("REFORMWATCH_INGEST_WORKERS=%r is not a whole number; using one worker per core", configured)
+    return min(4, os.cpu_count() or 1)
 
 
 class _Worker(ChildWorker):

@@ -313,3 +313,15 @@ def test_insert_columns_keeps_values_and_types():
     insert_columns(con, "t", {c: [r[i] for r in rows] for i, c in enumerate(("i", "n", "s", "b", "f", "ts", "z"))})
     insert_columns(con, "t", {c: [] for c in ("i", "n", "s", "b", "f", "ts", "z")})
     assert con.execute("select * from t order by i desc").fetchall() == rows
+
+
+def test_ingest_worker_count(monkeypatch):
+    """Workers only for loads of three chunks or more; the setting is a whole number, else one per core."""
+    from reformwatch.prep_worker import worker_count
+
+    monkeypatch.delenv("REFORMWATCH_INGEST_WORKERS", raising=False)
+    cores = min(4, os.cpu_count() or 1)
+    assert worker_count(14_999, 5_000) == 0 and worker_count(15_000, 5_000) == cores
+    for value, expected in (("0", 0), ("3", 3), ("two", cores), (" ", cores)):
+        monkeypatch.setenv("REFORMWATCH_INGEST_WORKERS", value)
+        assert worker_count(200_000, 5_000) == expected
