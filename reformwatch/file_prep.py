@@ -26,6 +26,7 @@ class PreparedFile:
 
     sha256: str
     known: bool = False  # same path and content as an earlier load: not loaded again
+    gone: bool = False  # removed since the landing zone was scanned: not part of this run
     encoding: str | None = None
     parse_path: str | None = None  # bulk | per_file; None when read_error says why it cannot be read
     read_error: str | None = None
@@ -134,8 +135,12 @@ def prepare_chunk(
     writers: dict[str, _StreamWriter] = {}
     number = 0
     for path, kind, ext in files:
-        with open(os.path.join(root, path), "rb") as fh:
-            data = fh.read()
+        try:
+            with open(os.path.join(root, path), "rb") as fh:
+                data = fh.read()
+        except FileNotFoundError:  # removed since the scan (as a file gone before its stat: not in this run)
+            prepared.append(PreparedFile("", gone=True))
+            continue
         sha = hashlib.sha256(data).hexdigest()
         if (path, sha) in known:
             prepared.append(PreparedFile(sha, known=True))

@@ -291,6 +291,7 @@ def ingest(
     assigned: dict[int, int] = {}  # position in the scan -> file_id, for the files read now
     new: list[_NewFile] = []
     touched: list[tuple[int, int, int]] = []  # (file_id, size, mtime_ns) seen again with a new mtime
+    gone: list[int] = []  # positions in the scan of files removed since: left out of this run
     parts = [todo[i : i + CHUNK_FILES] for i in range(0, len(todo), CHUNK_FILES)]
     # Chunks are prepared (read, hashed, decoded, written as bulk streams: file_prep) in worker processes
     # when there are many, else here; DuckDB parses a chunk in a background thread meanwhile. The
@@ -313,6 +314,9 @@ def ingest(
             for part, prepared in zip(parts, workers.map(jobs), strict=True):
                 base, chunk = next_id, []
                 for (idx, f), p in zip(part, prepared.files, strict=True):
+                    if p.gone:
+                        gone.append(idx)
+                        continue
                     if p.known:
                         fid = assigned[idx] = by_hash[(f.path, p.sha256)]
                         touched.append((fid, f.size, f.mtime_ns))
@@ -371,6 +375,10 @@ def ingest(
     for fid, size, mtime in touched:
         con.execute("update raw.files set size = ?, mtime_ns = ? where file_id = ?", [size, mtime, fid])
 
+    if gone:
+        con.execute(f"delete from landing_scan where idx in ({', '.join(map(str, gone))})")
+        result.files_seen -= len(gone)
+        log.info("%d file(s) removed from the landing zone while the run read it; the next run sees them", len(gone))
     _update_landing_files(con, assigned, loaded_at)
     result.kind_signatures = _kind_signatures(con)
     con.execute("drop table landing_scan")

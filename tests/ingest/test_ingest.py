@@ -325,3 +325,35 @@ def test_ingest_worker_count(monkeypatch):
     for value, expected in (("0", 0), ("3", 3), ("two", cores), (" ", cores)):
         monkeypatch.setenv("REFORMWATCH_INGEST_WORKERS", value)
         assert worker_count(200_000, 5_000) == expected
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_file_removed_between_scan_and_read_is_left_to_the_next_run(tmp_path, monkeypatch, workers):
+    """A clerk deletes a submission while a run reads the landing zone: the run goes on without it."""
+    import reformwatch.ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "CHUNK_FILES", 5)  # 36 files: with workers="2", read in two workers
+    monkeypatch.setenv("REFORMWATCH_INGEST_WORKERS", workers)
+
+    landing = tmp_path / "landing"
+    shutil.copytree(SAMPLE_LANDING, landing)
+    removed = landing / "2018-R1" / "exam" / "AIC.csv"
+    kept = removed.read_bytes()
+    real_scan = ingest_module.scan
+
+    def scan_then_remove(*args, **kwargs):
+        seen = real_scan(*args, **kwargs)
+        removed.unlink()
+        return seen
+
+    monkeypatch.setattr(ingest_module, "scan", scan_then_remove)
+    con, res = do_ingest(landing, tmp_path / "w.duckdb")
+    assert res.files_seen == res.files_read == 36
+    path = "2018-R1/exam/AIC.csv"
+    assert con.execute("select count(*) from raw.files where path = ?", [path]).fetchone()[0] == 0
+    assert con.execute("select count(*) from raw.landing_files where path = ?", [path]).fetchone()[0] == 0
+    con.close()
+    monkeypatch.setattr(ingest_module, "scan", real_scan)
+    removed.write_bytes(kept)  # back again: read by the next run
+    con, res = do_ingest(landing, tmp_path / "w.duckdb")
+    assert res.files_read == 1 and res.rows_loaded > 0
