@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
+import re
 import tempfile
 
 import duckdb
@@ -59,10 +62,25 @@ def insert_columns(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str
         con.unregister("_insert_columns")
 
 
+class CsvReadError(ValueError):
+    """DuckDB could not read a CSV text; the message says what is wrong in the sender's terms."""
+
+
+def _csv_problem(text: str, error: duckdb.Error) -> str:
+    """What is wrong with a CSV text DuckDB could not read: the first line with more cells than the
+    header (short rows are padded), else DuckDB's own first line (without the temporary file's name)."""
+    rows = csv.reader(io.StringIO(text))
+    header = next(rows, [])
+    for row in rows:
+        if len(row) > len(header):
+            return f"line {rows.line_num} has {len(row)} cells, the header row only {len(header)}"
+    return re.sub(r' (?:on|file) "?[^ ]*\.csv"?', "", str(error).splitlines()[0]).replace("CSV Error", "CSV error")
+
+
 def read_csv_text(con: duckdb.DuckDBPyConnection, text: str, table: str, *, tmp_dir: str | None = None) -> list[str]:
     """Parse CSV `text` (header first) into temp table `table` (all VARCHAR, plus row_number).
 
-    Columns are renamed to their trimmed, lower-case header names. Raises duckdb.Error when the
+    Columns are renamed to their trimmed, lower-case header names. Raises CsvReadError when the
     text is not CSV DuckDB can read. Returns the column names.
     """
     fd, path = tempfile.mkstemp(suffix=".csv", dir=tmp_dir)
@@ -76,6 +94,8 @@ def read_csv_text(con: duckdb.DuckDBPyConnection, text: str, table: str, *, tmp_
                           quote = '"', escape = '"', null_padding = true, parallel = false,
                           strict_mode = false, skip = 0, comment = '')"""
         )
+    except duckdb.Error as e:
+        raise CsvReadError(_csv_problem(text, e)) from None
     finally:
         os.unlink(path)
     cols = [r[0] for r in con.execute(f"describe {table}").fetchall()][1:]

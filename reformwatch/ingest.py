@@ -11,11 +11,8 @@ bulk pass rejects) go through a per-file DuckDB read.
 from __future__ import annotations
 
 import bisect
-import csv
-import io
 import logging
 import os
-import re
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,7 +23,7 @@ import duckdb
 
 from . import sql_functions
 from .contract import ALL_COLUMNS, KINDS
-from .csvload import insert_columns, read_csv_text, sql_str
+from .csvload import CsvReadError, insert_columns, read_csv_text, sql_str
 from .file_prep import BulkStream, PreparedChunk, PreparedFile
 from .landing import LandingFile, scan
 from .prep_worker import PrepWorkers, worker_count
@@ -126,23 +123,12 @@ def _bulk_load(
     os.unlink(stream.path)
 
 
-def _csv_problem(text: str, error: duckdb.Error) -> str:
-    """What is wrong with a CSV text DuckDB could not read, for a clerk: the first line with more cells
-    than the header (short rows are padded), else DuckDB's own first line (without the temporary file)."""
-    rows = csv.reader(io.StringIO(text))
-    header = next(rows, [])
-    for row in rows:
-        if len(row) > len(header):
-            return f"line {rows.line_num} has {len(row)} cells, the header row only {len(header)}"
-    return re.sub(r' (?:on|file) "?[^ ]*\.csv"?', "", str(error).splitlines()[0]).replace("CSV Error", "CSV error")
-
-
 def _per_file_load(con: duckdb.DuckDBPyConnection, kind: str, nf: _NewFile, tmp_dir: str) -> None:
     cols = ALL_COLUMNS[kind]
     try:
         got = read_csv_text(con, nf.text or "", "_one", tmp_dir=tmp_dir)
-    except duckdb.Error as e:
-        nf.read_error = f"{nf.f.path}: the file is not a well-formed CSV table ({_csv_problem(nf.text or '', e)}); "
+    except (CsvReadError, duckdb.Error) as e:
+        nf.read_error = f"{nf.f.path}: the file is not a well-formed CSV table ({str(e).splitlines()[0]}); "
         nf.read_error += "every row must have the same cells as the header row: save it again from the template"
         return
     select = ", ".join(c if c in got else f"null as {c}" for c in cols)

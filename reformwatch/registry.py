@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from .contract import ROUND_ID_RE, ROUNDS_COLUMNS, SCOPE_COLUMNS, UNIT_CODE_RE, UNITS_COLUMNS
-from .csvload import read_csv_text
+from .csvload import CsvReadError, read_csv_text
 from .decode import DecodeError, decode_csv_bytes
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def _read(con: duckdb.DuckDBPyConnection, path: Path, table: str, required: tupl
     try:
         text = decode_csv_bytes(path.read_bytes()).text
         cols = read_csv_text(con, text, table)
-    except (DecodeError, duckdb.Error, OSError) as e:
+    except (DecodeError, CsvReadError, duckdb.Error, OSError) as e:
         raise RegistryError(f"{path} cannot be read: {str(e).splitlines()[0]}") from None
     missing = [c for c in required if c not in cols]
     if missing:

@@ -646,13 +646,18 @@ def _fetched_ahead(con: duckdb.DuckDBPyConnection, query: str, params: list[list
     thread while the caller handles these rows (at a national scale: builds the next 12,500 units'
     texts while this thread writes the files, and smaller aggregates cost a third less CPU than one
     over every row). The caller must not use `con` meanwhile."""
+
+    def fetch(p: list) -> list[tuple]:
+        return con.execute(query, p).fetchall()
+
     with ThreadPoolExecutor(1, thread_name_prefix="feedback-query") as pool:
-        ahead = pool.submit(lambda p: con.execute(query, p).fetchall(), params[0]) if params else None
-        for i in range(len(params)):
+        ahead = pool.submit(fetch, params[0]) if params else None
+        for following in params[1:]:
             rows = ahead.result()
-            if i + 1 < len(params):
-                ahead = pool.submit(lambda p: con.execute(query, p).fetchall(), params[i + 1])
+            ahead = pool.submit(fetch, following)
             yield rows
+        if ahead is not None:
+            yield ahead.result()
 
 
 def _write_unit_files(out_dir: str, batch: list[tuple[str, str]], *, atomic: bool) -> None:

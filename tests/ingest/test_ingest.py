@@ -357,3 +357,15 @@ def test_a_file_removed_between_scan_and_read_is_left_to_the_next_run(tmp_path, 
     removed.write_bytes(kept)  # back again: read by the next run
     con, res = do_ingest(landing, tmp_path / "w.duckdb")
     assert res.files_read == 1 and res.rows_loaded > 0
+
+
+def test_a_registry_row_with_too_many_cells_is_named(tmp_path):
+    """DuckDB's reader error names a temporary file; the message names the registry's line instead."""
+    land = Landing(tmp_path / "landing").good_round()
+    units = land.root / "units.csv"
+    lines = units.read_text(encoding="utf-8").splitlines()
+    units.write_text("\n".join([lines[0], lines[1] + ",extra", *lines[2:]]) + "\n", encoding="utf-8")
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_schema(con)
+    with pytest.raises(RegistryError, match=r"units.csv cannot be read: line 2 has 3 cells, the header row only 2$"):
+        load_registries(con, land.root)
