@@ -27,6 +27,7 @@ class PreparedFile:
     sha256: str
     known: bool = False  # same path and content as an earlier load: not loaded again
     gone: bool = False  # removed since the landing zone was scanned: not part of this run
+    unopenable: str | None = None  # why the file could not be opened (an unreadable_file issue's detail)
     encoding: str | None = None
     parse_path: str | None = None  # bulk | per_file; None when read_error says why it cannot be read
     read_error: str | None = None
@@ -118,6 +119,15 @@ class _StreamWriter:
         return self.stream
 
 
+def unopenable_detail(path: str, error: OSError) -> str:
+    """What a clerk reads about a landed file the run could not open."""
+    reason = error.strerror or type(error).__name__
+    return (
+        f"{path} could not be opened ({reason}) and was not read; save it again as a plain file the "
+        "pipeline may read (no special permissions), and the next run reads it"
+    )
+
+
 def prepare_chunk(
     root: str,
     files: list[tuple[str, str, str | None]],
@@ -140,6 +150,9 @@ def prepare_chunk(
                 data = fh.read()
         except FileNotFoundError:  # removed since the scan (as a file gone before its stat: not in this run)
             prepared.append(PreparedFile("", gone=True))
+            continue
+        except OSError as e:  # e.g. no read permission, or replaced by a folder since the scan
+            prepared.append(PreparedFile("", unopenable=unopenable_detail(path, e)))
             continue
         sha = hashlib.sha256(data).hexdigest()
         if (path, sha) in known:

@@ -278,6 +278,7 @@ def ingest(
     new: list[_NewFile] = []
     touched: list[tuple[int, int, int]] = []  # (file_id, size, mtime_ns) seen again with a new mtime
     gone: list[int] = []  # positions in the scan of files removed since: left out of this run
+    unopenable: list[tuple[str, int]] = []  # (why, position in the scan) of files that could not be opened
     parts = [todo[i : i + CHUNK_FILES] for i in range(0, len(todo), CHUNK_FILES)]
     # Chunks are prepared (read, hashed, decoded, written as bulk streams: file_prep) in worker processes
     # when there are many, else here; DuckDB parses a chunk in a background thread meanwhile. The
@@ -302,6 +303,9 @@ def ingest(
                 for (idx, f), p in zip(part, prepared.files, strict=True):
                     if p.gone:
                         gone.append(idx)
+                        continue
+                    if p.unopenable:
+                        unopenable.append((p.unopenable, idx))
                         continue
                     if p.known:
                         fid = assigned[idx] = by_hash[(f.path, p.sha256)]
@@ -365,6 +369,10 @@ def ingest(
         con.execute(f"delete from landing_scan where idx in ({', '.join(map(str, gone))})")
         result.files_seen -= len(gone)
         log.info("%d file(s) removed from the landing zone while the run read it; the next run sees them", len(gone))
+    if unopenable:  # rejected like the scan's unreadable files; read again by the next run
+        con.executemany("update landing_scan set check_name = 'unreadable_file', detail = ? where idx = ?", unopenable)
+        result.files_rejected += len(unopenable)
+        log.warning("%d landed file(s) could not be opened, e.g. %s", len(unopenable), unopenable[0][0])
     _update_landing_files(con, assigned, loaded_at)
     result.kind_signatures = _kind_signatures(con)
     con.execute("drop table landing_scan")

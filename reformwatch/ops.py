@@ -28,7 +28,7 @@ RUN_COLUMNS = {  # column -> (type, description)
     "landing": ("varchar", "The landing zone read."),
     "files_seen": ("bigint", "Submission files found in the landing zone."),
     "files_loaded": ("bigint", "New or changed files read and loaded into raw tables."),
-    "files_rejected": ("bigint", "Files rejected before reading (name, unit, size, links)."),
+    "files_rejected": ("bigint", "Files rejected unread (name, unit, size, links; or could not be opened)."),
     "rows_loaded": ("bigint", "Rows loaded into raw tables."),
     "issues_error": ("bigint", "dq.issues rows of severity error after the run."),
     "issues_warning": ("bigint", "dq.issues rows of severity warning after the run."),

@@ -151,7 +151,7 @@ def ingest_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: 
     summary.phases["ingest"] = time.perf_counter() - t0
     say(
         f"ingest: {result.files_seen} files, {result.files_read} new or changed read "
-        f"({result.rows_loaded} rows), {result.files_rejected} rejected before reading"
+        f"({result.rows_loaded} rows), {result.files_rejected} rejected unread"
     )
     return built != signature or not settings.warehouse.is_file()
 

@@ -55,6 +55,35 @@ def test_unreadable_file_garbage_bytes(landing, warehouse):
     good_units_untouched(con, "BBB", "CCC")
 
 
+def test_unreadable_file_that_cannot_be_opened(landing, warehouse, monkeypatch):
+    """A file that cannot be opened when the run reads it (here replaced by a folder after the scan, as
+    a file without read permission would fail): one issue naming the file and the fix, no crash."""
+    import reformwatch.ingest as ingest_module
+
+    landing.good_round()
+    target = landing.root / "2024-R1" / "progress" / "AAA.csv"
+    real_scan = ingest_module.scan
+
+    def scan_then_replace(*args, **kwargs):
+        seen = real_scan(*args, **kwargs)
+        target.unlink()
+        target.mkdir()
+        return seen
+
+    monkeypatch.setattr(ingest_module, "scan", scan_then_replace)
+    con = run_pipeline(landing.root, warehouse)
+    i = only(con, "unreadable_file")
+    assert (i["severity"], i["unit_code"], i["source"], i["file_path"]) == (
+        "error",
+        "AAA",
+        "progress",
+        "2024-R1/progress/AAA.csv",
+    )
+    assert "could not be opened" in i["detail"] and "save it again" in i["detail"]
+    assert "AAA" not in reform_units(con)
+    good_units_untouched(con, "BBB", "CCC")
+
+
 def test_unreadable_file_bad_name_has_null_unit(landing, warehouse):
     landing.good_round()
     landing.write("progress", "police.csv", [progress_row("AAA")])

@@ -359,6 +359,46 @@ def test_a_file_removed_between_scan_and_read_is_left_to_the_next_run(tmp_path, 
     assert res.files_read == 1 and res.rows_loaded > 0
 
 
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_file_that_cannot_be_opened_is_rejected_and_read_by_the_next_run(tmp_path, monkeypatch, workers):
+    """A landed file replaced by a folder after the scan (open fails as it would without read
+    permission, also for root): an unreadable_file naming the file, not a crash; read once it is a file."""
+    import reformwatch.ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "CHUNK_FILES", 5)  # 37 files: with workers="2", read in two workers
+    monkeypatch.setenv("REFORMWATCH_INGEST_WORKERS", workers)
+    landing = tmp_path / "landing"
+    shutil.copytree(SAMPLE_LANDING, landing)
+    target = landing / "2018-R1" / "progress" / "AIC.csv"
+    kept = target.read_bytes()
+    real_scan = ingest_module.scan
+
+    def scan_then_replace(*args, **kwargs):
+        seen = real_scan(*args, **kwargs)
+        target.unlink()
+        target.mkdir()
+        return seen
+
+    monkeypatch.setattr(ingest_module, "scan", scan_then_replace)
+    con, res = do_ingest(landing, tmp_path / "w.duckdb")
+    path = "2018-R1/progress/AIC.csv"
+    assert (res.files_seen, res.files_read, res.files_rejected) == (37, 36, 1)
+    assert con.execute("select count(*) from raw.files where path = ?", [path]).fetchone()[0] == 0
+    check, detail, unit = con.execute(
+        "select check_name, detail, unit_code from raw.landing_files where path = ?", [path]
+    ).fetchone()
+    assert (check, unit) == ("unreadable_file", "AIC")
+    assert detail.startswith(f"{path} could not be opened (Is a directory) and was not read; save it again")
+    con.close()
+    monkeypatch.setattr(ingest_module, "scan", real_scan)
+    target.rmdir()
+    target.write_bytes(kept)
+    con, res = do_ingest(landing, tmp_path / "w.duckdb")
+    assert (res.files_read, res.files_rejected) == (1, 0)
+    assert con.execute("select check_name from raw.landing_files where path = ?", [path]).fetchone()[0] is None
+    assert con.execute("select n_rows from raw.files where path = ?", [path]).fetchone()[0] == 1
+
+
 def test_a_registry_row_with_too_many_cells_is_named(tmp_path):
     """DuckDB's reader error names a temporary file; the message names the registry's line instead."""
     land = Landing(tmp_path / "landing").good_round()
