@@ -16,6 +16,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn
 
+from .scratch import scratch_prefix
+
 
 def write_replacing(path: Path, data: bytes) -> None:
     """Write `path` through a temporary name, then replace it: a reader sees the old file or the new one."""
@@ -82,7 +84,7 @@ def fork_call(work: Callable[[], Any]) -> ForkedCall | None:
     """Compute work() in a forked copy of this process, which pickles the value to a file and exits
     without this process's exit handlers; None if the fork failed. Only for a process without other
     threads that could hold a lock at the fork (e.g. the checks worker)."""
-    fd, name = tempfile.mkstemp(prefix="reformwatch-fork-", suffix=".pickle")
+    fd, name = tempfile.mkstemp(prefix=scratch_prefix("fork"), suffix=".pickle")
     os.close(fd)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .child_worker import ChildWorker, exit_now, leave_start_folder, no_gc_while_loading, write_replacing
 from .dbt_runner import DbtError, DbtResult, parse_project, run_dbt, warm_up
+from .scratch import scratch_prefix
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,8 @@ class DbtWorker(ChildWorker):
         self.work_db, self.work_dir = work_db, work_dir
         work_dir.mkdir(parents=True, exist_ok=True)
         super().__init__(
-            command or [sys.executable, "-m", "reformwatch.dbt_worker", str(work_db), str(work_dir)], "reformwatch-dbt-"
+            command or [sys.executable, "-m", "reformwatch.dbt_worker", str(work_db), str(work_dir)],
+            scratch_prefix("dbt"),
         )
 
     def run(self, args: list[str], env: dict[str, str] | None = None) -> DbtResult:

@@ -27,6 +27,7 @@ from .csvload import CsvReadError, insert_columns, read_csv_text, sql_str
 from .file_prep import BulkStream, PreparedChunk, PreparedFile
 from .landing import LandingFile, scan
 from .prep_worker import PrepWorkers, worker_count
+from .scratch import scratch_prefix
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +285,7 @@ def ingest(
     # when there are many, else here; DuckDB parses a chunk in a background thread meanwhile. The
     # connection is used by one thread at a time (the loop below does not touch it).
     with (
-        tempfile.TemporaryDirectory(prefix="reformwatch-ingest-") as tmp_dir,
+        tempfile.TemporaryDirectory(prefix=scratch_prefix("ingest")) as tmp_dir,
         PrepWorkers(worker_count(len(todo), CHUNK_FILES)) as workers,
         ThreadPoolExecutor(1, thread_name_prefix="ingest-load") as loader,
     ):

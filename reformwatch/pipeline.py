@@ -28,6 +28,7 @@ from .quality import store_results
 from .quality_worker import CheckpointWorker
 from .registry import load_registries, registry_fingerprint
 from .report import refresh_reports
+from .scratch import sweep_stale
 
 log = logging.getLogger(__name__)
 
@@ -355,6 +356,7 @@ def run(settings: Settings, as_of: datetime, say: Say = log.info, trigger: str =
 def recorded(settings: Settings, summary: RunSummary, say: Say = log.info) -> Iterator[None]:
     """Hold the refresh lock around a run's phases; a failure is recorded (and published) before it propagates."""
     settings.work_dir.mkdir(parents=True, exist_ok=True)
+    sweep_stale()  # scratch of runs killed before their clean-up (SIGKILL, power loss)
     try:
         with refresh_lock(settings.lock_file, settings.lock_timeout_s, say) as waited:
             summary.phases["lock_wait"] = waited

@@ -22,6 +22,7 @@ from typing import Any
 
 from .child_worker import ChildWorker
 from .file_prep import PreparedChunk, prepare_chunk
+from .scratch import scratch_prefix
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,9 @@ def worker_count(files: int, chunk_files: int) -> int:
 
 class _Worker(ChildWorker):
     def __init__(self) -> None:
-        super().__init__([sys.executable, "-m", "reformwatch.prep_worker"], "reformwatch-prep-", stdout=subprocess.PIPE)
+        super().__init__(
+            [sys.executable, "-m", "reformwatch.prep_worker"], scratch_prefix("prep"), stdout=subprocess.PIPE
+        )
 
     def send(self, job: Job) -> bool:
         try:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .child_worker import ChildWorker, exit_now, no_gc_while_loading, write_replacing
 from .quality import QualityResult, Suite, load_suites, preload, run_checkpoint
+from .scratch import scratch_prefix
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class CheckpointWorker(ChildWorker):
     def __init__(self, command: list[str] | None = None) -> None:
         super().__init__(
             command or [sys.executable, "-m", "reformwatch.quality_worker"],
-            "reformwatch-checks-",
+            scratch_prefix("checks"),
             stdout=subprocess.PIPE,
         )
         self._result_file = self.scratch / "result.pickle"

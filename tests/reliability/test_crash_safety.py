@@ -20,7 +20,8 @@ TABLES = (*CONTRACT_TABLES, "marts.unit_round_sources")
 
 
 def cli_run(landing: Path, wh: Path, crash_at: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ}
+    env = {**os.environ, "TMPDIR": str(wh.parent / "tmp")}  # the run's scratch, for the test to see
+    (wh.parent / "tmp").mkdir(exist_ok=True)
     env.pop("REFORMWATCH_CRASH_AT", None)
     if crash_at:
         env["REFORMWATCH_CRASH_AT"] = crash_at
@@ -65,6 +66,7 @@ def test_sigkill_at_each_phase(tmp_path, reference, phase):
     crashed = cli_run(landing, wh, crash_at=phase)
     assert crashed.returncode == -9, crashed.stdout + crashed.stderr
     assert wh.read_bytes() == published  # analysts still see the previous, complete version
+    assert list((tmp_path / "tmp").glob("reformwatch-*"))  # a SIGKILL skips every clean-up
 
     again = cli_run(landing, wh)
     assert again.returncode == 0, again.stderr
@@ -75,3 +77,4 @@ def test_sigkill_at_each_phase(tmp_path, reference, phase):
     assert after[: len(history)] == history  # nothing loaded before was lost
     assert any(r["path"].endswith("AIC__v2.csv") for r in after)
     assert not list(tmp_path.glob(".w.duckdb.publishing*"))  # no stale half-published file left
+    assert not list((tmp_path / "tmp").glob("reformwatch-*"))  # the killed run's scratch was removed
