@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -150,6 +151,32 @@ class Landing:
                 self.progress(u)
                 self.exam(u)
         return self
+
+
+def after_the_scan(monkeypatch, action: Callable[[], None]) -> None:
+    """Do `action` right after the ingest's scan listed the landing zone: a clerk changing a file while a
+    run reads the folder. `monkeypatch.undo()` ends it."""
+    import reformwatch.ingest as ingest_module
+
+    real_scan = ingest_module.scan
+
+    def scan_then_act(*args, **kwargs):
+        seen = real_scan(*args, **kwargs)
+        action()
+        return seen
+
+    monkeypatch.setattr(ingest_module, "scan", scan_then_act)
+
+
+def replace_by_folder(path: Path) -> Callable[[], None]:
+    """An action that replaces the file at `path` by a folder: opening it fails, as without read permission
+    (which root, running the tests, would not see)."""
+
+    def act() -> None:
+        path.unlink()
+        path.mkdir()
+
+    return act
 
 
 def run_pipeline(landing: Path, warehouse: Path, as_of: str = AFTER_DEADLINE) -> duckdb.DuckDBPyConnection:

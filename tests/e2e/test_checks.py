@@ -6,7 +6,16 @@ bad record is excluded (error) or counted (warning) while good units are untouch
 
 from __future__ import annotations
 
-from landing_builder import BEFORE_DEADLINE, exam_rows, issues, progress_row, rows, run_pipeline
+from landing_builder import (
+    BEFORE_DEADLINE,
+    after_the_scan,
+    exam_rows,
+    issues,
+    progress_row,
+    replace_by_folder,
+    rows,
+    run_pipeline,
+)
 
 from reformwatch.config import Settings
 
@@ -58,19 +67,8 @@ def test_unreadable_file_garbage_bytes(landing, warehouse):
 def test_unreadable_file_that_cannot_be_opened(landing, warehouse, monkeypatch):
     """A file that cannot be opened when the run reads it (here replaced by a folder after the scan, as
     a file without read permission would fail): one issue naming the file and the fix, no crash."""
-    import reformwatch.ingest as ingest_module
-
     landing.good_round()
-    target = landing.root / "2024-R1" / "progress" / "AAA.csv"
-    real_scan = ingest_module.scan
-
-    def scan_then_replace(*args, **kwargs):
-        seen = real_scan(*args, **kwargs)
-        target.unlink()
-        target.mkdir()
-        return seen
-
-    monkeypatch.setattr(ingest_module, "scan", scan_then_replace)
+    after_the_scan(monkeypatch, replace_by_folder(landing.root / "2024-R1" / "progress" / "AAA.csv"))
     con = run_pipeline(landing.root, warehouse)
     i = only(con, "unreadable_file")
     assert (i["severity"], i["unit_code"], i["source"], i["file_path"]) == (

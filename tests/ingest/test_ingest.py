@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import duckdb
 import pytest
-from landing_builder import Landing, exam_rows, progress_row
+from landing_builder import Landing, after_the_scan, exam_rows, progress_row, replace_by_folder
 
 from reformwatch.config import SAMPLE_LANDING
 from reformwatch.contract import EXAM_COLUMNS
@@ -332,28 +332,21 @@ def test_a_file_removed_between_scan_and_read_is_left_to_the_next_run(tmp_path, 
     """A clerk deletes a submission while a run reads the landing zone: the run goes on without it."""
     import reformwatch.ingest as ingest_module
 
-    monkeypatch.setattr(ingest_module, "CHUNK_FILES", 5)  # 36 files: with workers="2", read in two workers
+    monkeypatch.setattr(ingest_module, "CHUNK_FILES", 5)  # 37 files: with workers="2", read in two workers
     monkeypatch.setenv("REFORMWATCH_INGEST_WORKERS", workers)
 
     landing = tmp_path / "landing"
     shutil.copytree(SAMPLE_LANDING, landing)
     removed = landing / "2018-R1" / "exam" / "AIC.csv"
     kept = removed.read_bytes()
-    real_scan = ingest_module.scan
-
-    def scan_then_remove(*args, **kwargs):
-        seen = real_scan(*args, **kwargs)
-        removed.unlink()
-        return seen
-
-    monkeypatch.setattr(ingest_module, "scan", scan_then_remove)
+    after_the_scan(monkeypatch, removed.unlink)
     con, res = do_ingest(landing, tmp_path / "w.duckdb")
     assert res.files_seen == res.files_read == 36
     path = "2018-R1/exam/AIC.csv"
     assert con.execute("select count(*) from raw.files where path = ?", [path]).fetchone()[0] == 0
     assert con.execute("select count(*) from raw.landing_files where path = ?", [path]).fetchone()[0] == 0
     con.close()
-    monkeypatch.setattr(ingest_module, "scan", real_scan)
+    monkeypatch.undo()
     removed.write_bytes(kept)  # back again: read by the next run
     con, res = do_ingest(landing, tmp_path / "w.duckdb")
     assert res.files_read == 1 and res.rows_loaded > 0
@@ -371,15 +364,7 @@ def test_a_file_that_cannot_be_opened_is_rejected_and_read_by_the_next_run(tmp_p
     shutil.copytree(SAMPLE_LANDING, landing)
     target = landing / "2018-R1" / "progress" / "AIC.csv"
     kept = target.read_bytes()
-    real_scan = ingest_module.scan
-
-    def scan_then_replace(*args, **kwargs):
-        seen = real_scan(*args, **kwargs)
-        target.unlink()
-        target.mkdir()
-        return seen
-
-    monkeypatch.setattr(ingest_module, "scan", scan_then_replace)
+    after_the_scan(monkeypatch, replace_by_folder(target))
     con, res = do_ingest(landing, tmp_path / "w.duckdb")
     path = "2018-R1/progress/AIC.csv"
     assert (res.files_seen, res.files_read, res.files_rejected) == (37, 36, 1)
@@ -390,7 +375,7 @@ def test_a_file_that_cannot_be_opened_is_rejected_and_read_by_the_next_run(tmp_p
     assert (check, unit) == ("unreadable_file", "AIC")
     assert detail.startswith(f"{path} could not be opened (Is a directory) and was not read; save it again")
     con.close()
-    monkeypatch.setattr(ingest_module, "scan", real_scan)
+    monkeypatch.undo()
     target.rmdir()
     target.write_bytes(kept)
     con, res = do_ingest(landing, tmp_path / "w.duckdb")
