@@ -1,4 +1,4 @@
-{#- The config of a per-file incremental model (int_exam__file_rows, _file_stats, _sheets): each run appends
+{#- The config of a per-file incremental model (int_exam__file_exceptions, _file_stats, _sheets): each run appends
     the files of the kind it has not seen (new_readable_files) and drops those no longer readable. -#}
 {% macro per_file_incremental(kind) -%}
     {{ config(

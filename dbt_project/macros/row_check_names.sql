@@ -1,4 +1,4 @@
-{#- The exam row checks, in the order they are reported; int_exam__file_rows has a check_<name> column each. -#}
+{#- The exam row checks, in the order they are reported; exam_checked_rows (the view int_exam__file_rows) has a check_<name> column each. -#}
 {% macro row_check_names() -%}
     {{ return(['missing_examinee_id', 'unknown_status', 'unknown_rank_level', 'missing_score', 'invalid_value',
                'score_out_of_range', 'absent_without_reason']) }}

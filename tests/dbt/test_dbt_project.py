@@ -34,7 +34,7 @@ def test_data_tests_of_incremental_models_check_the_rows_the_build_added(built):
     settings, con = built
     work = duckdb.connect(str(settings.work_db), read_only=True)
     try:
-        ids = work.execute("select distinct dbt_invocation_id from intermediate.int_exam__file_rows").fetchall()
+        ids = work.execute("select distinct dbt_invocation_id from intermediate.int_exam__file_stats").fetchall()
     finally:
         work.close()
     assert len(ids) == 1
@@ -45,15 +45,15 @@ def test_data_tests_of_incremental_models_check_the_rows_the_build_added(built):
         sql = [
             r["compiled_code"]
             for r in results["results"]
-            if r["unique_id"].startswith("test.reformwatch.unique_combination_int_exam__file_rows_")
+            if r["unique_id"].startswith("test.reformwatch.unique_combination_int_exam__file_stats_")
         ]
         assert len(sql) == 1
         return results["metadata"]["invocation_id"], sql[0]
 
-    run_dbt(["test", "--select", "int_exam__file_rows"], settings.work_db, settings.work_dir)
+    run_dbt(["test", "--select", "int_exam__file_stats"], settings.work_db, settings.work_dir)
     first, sql = compiled_filter()
     assert first != ids[0][0] and f"where dbt_invocation_id = '{first}'" in sql
-    run_dbt(["test", "--select", "int_exam__file_rows"], settings.work_db, settings.work_dir)
+    run_dbt(["test", "--select", "int_exam__file_stats"], settings.work_db, settings.work_dir)
     second, sql = compiled_filter()
     assert second != first and f"where dbt_invocation_id = '{second}'" in sql
 
@@ -62,7 +62,7 @@ def test_data_tests_of_incremental_models_check_the_rows_the_build_added(built):
 def test_dbt_in_the_worker_process_equals_dbt_in_this_one(built, tmp_path, child, caplog):
     """The worker parses ahead and builds with that manifest; a dead worker falls back to this process."""
     settings, _ = built
-    args = ["test", "--select", "int_exam__file_rows stg_landing__files"]
+    args = ["test", "--select", "int_exam__file_stats stg_landing__files"]
     here = run_dbt(args, settings.work_db, settings.work_dir)
     command = None if child == "works" else [sys.executable, "-c", "raise SystemExit(3)"]
     with DbtWorker(settings.work_db, settings.work_dir, command) as worker:

@@ -22,8 +22,7 @@ from reformwatch.quality_worker import CheckpointWorker
 MARTS_AND_DQ = ["marts.exam_round", "marts.exam_unit_round", "marts.reform_round", "dq.issues"]
 
 BREAKS = {
-    "raw_exam_rows": "update intermediate.int_exam__file_rows set rank_level = null, rank_level_raw = '部级' "
-    "where row_number = 1",
+    "raw_exam_rows": "update raw.exam_rows set rank_level = '部级' where row_number = 1",
     "raw_progress_returns": "update raw.progress_rows set service_items_total = 'many'",
     "marts_reform_unit_round": "update marts.reform_unit_round set online_rate = 1.5 where unit_code = 'AIC'",
     "marts_reform_round": "update marts.reform_round set problem_clues_total = problem_clues_total + 1",

@@ -74,7 +74,7 @@ def test_incremental_builds_equal_full_builds(tmp_path):
     assert_same_as_full_build(land, wh, tmp_path, "removal")
     work = duckdb.connect(str(Settings(landing=land.root, warehouse=wh).work_db), read_only=True)
     try:
-        kept = work.execute("select distinct path from intermediate.int_exam__file_rows order by 1").fetchall()
+        kept = work.execute("select distinct path from intermediate.int_exam__file_exceptions order by 1").fetchall()
         returns = work.execute("select path from intermediate.int_progress__returns order by 1").fetchall()
     finally:
         work.close()

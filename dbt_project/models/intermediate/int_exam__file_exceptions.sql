@@ -1,9 +1,11 @@
 {{ per_file_incremental('exam') }}
--- The rows of each exam sheet that issues or absence counts need: a row-check problem, a duplicate or
--- conflicting copy, or an absence. A few percent of int_exam__file_rows, so the issue and absence
--- models read this instead of scanning every row on every run. Incremental per file like it; each
--- sheet also gets one row 0 (every other column empty, so no consumer's condition matches it): a sheet
--- without exceptions is then known as built and not looked at again.
+-- The rows of each exam sheet that issues, absence counts and counted rows need: a row-check problem,
+-- a duplicate or conflicting copy, or an absence. A few percent of the rows (exam_checked_rows, the
+-- logic of the view int_exam__file_rows, run here on the new sheets only), so the issue and absence
+-- models read this instead of checking every row on every run, and int_exam__file_stats counts the
+-- staging rows that are not here as not counted. Incremental per file; each sheet also gets one row 0
+-- (every other column empty, so no consumer's condition matches it): a sheet without exceptions is
+-- then known as built and not looked at again.
 {% set new_files = new_file_filter('exam') %}{#- the new sheets, looked up once for both parts #}
 select
     file_id,
@@ -21,9 +23,8 @@ select
     copy_status,
     is_counted,
     '{{ invocation_id }}' as dbt_invocation_id
-from {{ ref('int_exam__file_rows') }}
-where {{ new_files }}
-    and (
+from ({{ exam_checked_rows(new_files) }}) as checked_rows
+where (
         status = 'absent'
         or copy_status != 'unique'
         or coalesce({% for name in row_check_names() %}check_{{ name }}{{ ", " if not loop.last }}{% endfor %})

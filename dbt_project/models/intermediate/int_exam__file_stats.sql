@@ -1,7 +1,9 @@
 {{ per_file_incremental('exam') }}
 -- Partial aggregates of each exam sheet's counted rows, by rank level and score bin (20 equal bins of
 -- the round's full marks). The exam marts add these up for the sheets in force instead of reading
--- every row, so a resubmission costs one sheet. Incremental per file like int_exam__file_rows.
+-- every row, so a resubmission costs one sheet. Incremental per file. The counted rows are the staging
+-- rows except the exceptions that are not counted (errors, extra or conflicting copies): the checks
+-- run once, in int_exam__file_exceptions.
 -- score_sum is exact (a decimal), so re-runs give bit-identical averages whatever the order of addition.
 with
 
@@ -14,9 +16,12 @@ rows as (
         case when r.status = 'attended' and r.score is not null
             then least(floor(r.score * 20 / rd.exam_full_marks), 19)::integer
         end as bin
-    from {{ ref('int_exam__file_rows') }} as r
+    from {{ ref('stg_landing__exam_rows') }} as r
     inner join {{ ref('stg_landing__rounds') }} as rd on rd.round_id = r.round_id
-    where r.is_counted and {{ new_file_filter('exam', 'r.file_id') }}
+    anti join (
+        select file_id, row_number from {{ ref('int_exam__file_exceptions') }} where not is_counted
+    ) as e on e.file_id = r.file_id and e.row_number = r.row_number
+    where {{ new_file_filter('exam', 'r.file_id') }}
 )
 
 select

@@ -1,7 +1,7 @@
 {{ per_file_incremental('exam') }}
 -- One row per readable exam sheet. A sheet is a valid version when every row's unit_code
 -- matches the file name. Its submission time is the latest parseable submitted_at of its rows.
--- Incremental per file like int_exam__file_rows.
+-- Incremental per file; reads the staging rows (the row checks are not needed here).
 with
 
 files as (
@@ -18,7 +18,7 @@ row_stats as (
             as mismatched_rows,
         list(distinct coalesce(unit_code, '(empty)')) filter (where unit_code is distinct from file_unit_code)
             as mismatched_codes
-    from {{ ref('int_exam__file_rows') }}
+    from {{ ref('stg_landing__exam_rows') }}
     where file_id in (select file_id from files)
     group by file_id
 )

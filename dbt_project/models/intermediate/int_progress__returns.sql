@@ -1,7 +1,7 @@
 {{ per_file_incremental('progress') }}
 -- One row per readable progress file, checked stage by stage (CONTRACT.md section 2):
 -- row count -> unit_code -> values -> consistency. is_valid = passed every error-level check.
--- Everything depends on one file only: incremental per file like int_exam__file_rows.
+-- Everything depends on one file only: incremental per file, like the exam sheets' models.
 with
 
 files as (
