@@ -327,20 +327,24 @@ def test_ingest_worker_count(monkeypatch):
         assert worker_count(200_000, 5_000) == expected
 
 
-@pytest.mark.parametrize("workers", ["0", "2"])
-def test_a_file_removed_between_scan_and_read_is_left_to_the_next_run(tmp_path, monkeypatch, workers):
-    """A clerk deletes a submission while a run reads the landing zone: the run goes on without it."""
+@pytest.fixture(params=["0", "2"], ids=["in-process", "two-workers"])
+def chunked_sample(request, tmp_path, monkeypatch):
+    """A copy of the bundled round, read in chunks of 5 files (37 files: with "2", in two workers)."""
     import reformwatch.ingest as ingest_module
 
-    monkeypatch.setattr(ingest_module, "CHUNK_FILES", 5)  # 37 files: with workers="2", read in two workers
-    monkeypatch.setenv("REFORMWATCH_INGEST_WORKERS", workers)
-
+    monkeypatch.setattr(ingest_module, "CHUNK_FILES", 5)
+    monkeypatch.setenv("REFORMWATCH_INGEST_WORKERS", request.param)
     landing = tmp_path / "landing"
     shutil.copytree(SAMPLE_LANDING, landing)
-    removed = landing / "2018-R1" / "exam" / "AIC.csv"
+    return landing
+
+
+def test_a_file_removed_between_scan_and_read_is_left_to_the_next_run(tmp_path, monkeypatch, chunked_sample):
+    """A clerk deletes a submission while a run reads the landing zone: the run goes on without it."""
+    removed = chunked_sample / "2018-R1" / "exam" / "AIC.csv"
     kept = removed.read_bytes()
     after_the_scan(monkeypatch, removed.unlink)
-    con, res = do_ingest(landing, tmp_path / "w.duckdb")
+    con, res = do_ingest(chunked_sample, tmp_path / "w.duckdb")
     assert res.files_seen == res.files_read == 36
     path = "2018-R1/exam/AIC.csv"
     assert con.execute("select count(*) from raw.files where path = ?", [path]).fetchone()[0] == 0
@@ -348,24 +352,17 @@ def test_a_file_removed_between_scan_and_read_is_left_to_the_next_run(tmp_path, 
     con.close()
     monkeypatch.undo()
     removed.write_bytes(kept)  # back again: read by the next run
-    con, res = do_ingest(landing, tmp_path / "w.duckdb")
+    con, res = do_ingest(chunked_sample, tmp_path / "w.duckdb")
     assert res.files_read == 1 and res.rows_loaded > 0
 
 
-@pytest.mark.parametrize("workers", ["0", "2"])
-def test_a_file_that_cannot_be_opened_is_rejected_and_read_by_the_next_run(tmp_path, monkeypatch, workers):
+def test_a_file_that_cannot_be_opened_is_rejected_and_read_by_the_next_run(tmp_path, monkeypatch, chunked_sample):
     """A landed file replaced by a folder after the scan (open fails as it would without read
     permission, also for root): an unreadable_file naming the file, not a crash; read once it is a file."""
-    import reformwatch.ingest as ingest_module
-
-    monkeypatch.setattr(ingest_module, "CHUNK_FILES", 5)  # 37 files: with workers="2", read in two workers
-    monkeypatch.setenv("REFORMWATCH_INGEST_WORKERS", workers)
-    landing = tmp_path / "landing"
-    shutil.copytree(SAMPLE_LANDING, landing)
-    target = landing / "2018-R1" / "progress" / "AIC.csv"
+    target = chunked_sample / "2018-R1" / "progress" / "AIC.csv"
     kept = target.read_bytes()
     after_the_scan(monkeypatch, replace_by_folder(target))
-    con, res = do_ingest(landing, tmp_path / "w.duckdb")
+    con, res = do_ingest(chunked_sample, tmp_path / "w.duckdb")
     path = "2018-R1/progress/AIC.csv"
     assert (res.files_seen, res.files_read, res.files_rejected) == (37, 36, 1)
     assert con.execute("select count(*) from raw.files where path = ?", [path]).fetchone()[0] == 0
@@ -378,7 +375,7 @@ def test_a_file_that_cannot_be_opened_is_rejected_and_read_by_the_next_run(tmp_p
     monkeypatch.undo()
     target.rmdir()
     target.write_bytes(kept)
-    con, res = do_ingest(landing, tmp_path / "w.duckdb")
+    con, res = do_ingest(chunked_sample, tmp_path / "w.duckdb")
     assert (res.files_read, res.files_rejected) == (1, 0)
     assert con.execute("select check_name from raw.landing_files where path = ?", [path]).fetchone()[0] is None
     assert con.execute("select n_rows from raw.files where path = ?", [path]).fetchone()[0] == 1
