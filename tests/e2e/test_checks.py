@@ -41,6 +41,21 @@ def good_units_untouched(con, *units: str) -> None:
         assert eu[u]["examinees"] == 5 and eu[u]["avg_score"] == 82.0
 
 
+def aaa_progress_rejected(con) -> dict:
+    """AAA's progress return is the one unreadable_file (an error): AAA has no reform figures, the other
+    units are untouched. Returns the issue row."""
+    i = only(con, "unreadable_file")
+    assert (i["severity"], i["unit_code"], i["source"], i["file_path"]) == (
+        "error",
+        "AAA",
+        "progress",
+        "2024-R1/progress/AAA.csv",
+    )
+    assert "AAA" not in reform_units(con)
+    good_units_untouched(con, "BBB", "CCC")
+    return i
+
+
 def test_clean_round_has_no_issues(landing, warehouse):
     con = run_pipeline(landing.good_round().root, warehouse)
     assert issues(con) == []
@@ -51,17 +66,8 @@ def test_unreadable_file_garbage_bytes(landing, warehouse):
     landing.good_round(skip=("AAA",))
     landing.write_bytes("progress", "AAA.csv", b"\x81\x00\xff\xfe garbage \x00\x13")
     landing.exam("AAA")
-    con = run_pipeline(landing.root, warehouse)
-    i = only(con, "unreadable_file")
-    assert (i["severity"], i["unit_code"], i["source"], i["file_path"]) == (
-        "error",
-        "AAA",
-        "progress",
-        "2024-R1/progress/AAA.csv",
-    )
+    i = aaa_progress_rejected(run_pipeline(landing.root, warehouse))
     assert "AAA.csv" in i["detail"] and ("CSV" in i["detail"] or "xlsx" in i["detail"])
-    assert "AAA" not in reform_units(con)
-    good_units_untouched(con, "BBB", "CCC")
 
 
 def test_unreadable_file_that_cannot_be_opened(landing, warehouse, monkeypatch):
@@ -69,17 +75,8 @@ def test_unreadable_file_that_cannot_be_opened(landing, warehouse, monkeypatch):
     a file without read permission would fail): one issue naming the file and the fix, no crash."""
     landing.good_round()
     after_the_scan(monkeypatch, replace_by_folder(landing.root / "2024-R1" / "progress" / "AAA.csv"))
-    con = run_pipeline(landing.root, warehouse)
-    i = only(con, "unreadable_file")
-    assert (i["severity"], i["unit_code"], i["source"], i["file_path"]) == (
-        "error",
-        "AAA",
-        "progress",
-        "2024-R1/progress/AAA.csv",
-    )
+    i = aaa_progress_rejected(run_pipeline(landing.root, warehouse))
     assert "could not be opened" in i["detail"] and "save it again" in i["detail"]
-    assert "AAA" not in reform_units(con)
-    good_units_untouched(con, "BBB", "CCC")
 
 
 def test_unreadable_file_bad_name_has_null_unit(landing, warehouse):

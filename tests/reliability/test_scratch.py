@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from reformwatch.scratch import scratch_prefix, sweep_stale
+from reformwatch.scratch import _host_tag, scratch_prefix, sweep_stale
 
 
 def dead_pid() -> int:
@@ -15,9 +15,9 @@ def dead_pid() -> int:
 
 
 def test_sweep_removes_only_scratch_of_ended_processes(tmp_path):
-    mine = scratch_prefix("dbt")
-    dead = mine.replace(f"-{mine.split('-')[2]}-", f"-{dead_pid()}-", 1)
-    other_host = dead.replace(dead.split("-")[3], "000000" if dead.split("-")[3] != "000000" else "111111")
+    mine, host = scratch_prefix("dbt"), _host_tag()  # this process's, live
+    dead = f"reformwatch-dbt-{dead_pid()}-{host}-"
+    other_host = f"reformwatch-dbt-{dead_pid()}-{'000000' if host != '000000' else '111111'}-"
     (tmp_path / f"{mine}live").mkdir()
     (tmp_path / f"{dead}left" / "sub").mkdir(parents=True)
     (tmp_path / f"{dead}left" / "sub" / "stream.csv").write_text("1,a\n")
