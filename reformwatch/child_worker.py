@@ -21,9 +21,12 @@ from .scratch import scratch_prefix
 
 def write_replacing(path: Path, data: bytes) -> None:
     """Write `path` through a temporary name, then replace it: a reader sees the old file or the new one."""
-    tmp = path.with_suffix(".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.part")  # two processes may write the same file
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -23,6 +23,15 @@ def _env_path(name: str, default: Path) -> Path:
     return Path(value).expanduser() if value else default
 
 
+def cache_dir() -> Path:
+    """Where runs keep what depends only on the code, such as dbt's parsed project, so that a new
+    warehouse folder need not parse again: $REFORMWATCH_CACHE_DIR, else $XDG_CACHE_HOME/reformwatch,
+    else ~/.cache/reformwatch. Safe to delete."""
+    if os.environ.get("REFORMWATCH_CACHE_DIR"):
+        return Path(os.environ["REFORMWATCH_CACHE_DIR"]).expanduser()
+    return _env_path("XDG_CACHE_HOME", Path.home() / ".cache") / "reformwatch"
+
+
 def connect_work_db(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the work database with DuckDB's memory capped at REFORMWATCH_DUCKDB_MEMORY (default 2GB;
     beyond it DuckDB spills to disk). dbt's profile reads the same variable."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .child_worker import write_replacing
-from .config import DBT_PROJECT_DIR
+from .config import DBT_PROJECT_DIR, cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -55,25 +55,39 @@ def _dbt_args(args: list[str], work_dir: Path, target: str = "dbt_target") -> li
         str(work_dir / target),
         "--log-path",
         str(work_dir / "logs"),
+        # info: a line per node with its outcome and time; debug adds every SQL statement and costs
+        # about a fifth of a small build's time
+        "--log-level-file",
+        os.environ.get("REFORMWATCH_DBT_LOG_LEVEL", "info"),
         "--quiet",
     ]
+
+
+KEPT_PARSES = 4  # parsed projects kept in the cache (one per version of the project in use)
+
+
+def _kept_parse(work_db: Path) -> tuple[Path, str]:
+    key = _parse_key(work_db)
+    return cache_dir() / "dbt" / f"manifest-{key[:32]}.pickle", key
 
 
 def parse_project(work_db: Path, work_dir: Path) -> Any:
     """Parse the dbt project (partial parsing, own target folder) without touching work_db; the Manifest.
 
     Run by the dbt worker while the pipeline ingests: a build given this manifest skips dbt's parse.
-    The parsed project is kept (pickled, with _parse_key) beside dbt's partial-parse state: while
-    the key is the same it is loaded (0.01 s) instead of parsed again (1.3 s).
+    The parsed project is kept (pickled) in the cache folder (config.cache_dir), under a key of
+    everything it depends on (_parse_key): while the key is the same, any warehouse folder loads it
+    (0.01 s) instead of parsing again (1.3 s with dbt's partial parsing, 3-4 s without, as in a new
+    warehouse folder).
     """
     from dbt.cli.main import dbtRunner
 
     os.environ["REFORMWATCH_WORK_DB"] = str(work_db)
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    key, kept = _parse_key(work_db), work_dir / "dbt_parse" / "manifest.pickle"
+    kept, key = _kept_parse(work_db)
     try:
         kept_key, state = pickle.loads(kept.read_bytes())
-        if kept_key == key:
+        if kept_key == key and _same_env_vars(state.get("env_vars") or {}):
             return _manifest_from(state)
     except Exception:  # none kept yet, or not loadable (e.g. another dbt version): parse
         log.debug("no usable parsed project in %s", kept, exc_info=True)
@@ -81,17 +95,37 @@ def parse_project(work_db: Path, work_dir: Path) -> Any:
     if res.exception is not None or not res.success:
         raise DbtError(f"dbt parse failed: {res.exception or 'see the dbt log in ' + str(work_dir / 'logs')}")
     try:
+        kept.parent.mkdir(parents=True, exist_ok=True)
         write_replacing(kept, pickle.dumps((key, _manifest_state(res.result))))
+        _forget_old_parses(kept.parent)
     except Exception:  # keeping it is an optimisation only
         log.debug("could not keep the parsed project", exc_info=True)
     return res.result
 
 
-def _warm_macros_file(work_dir: Path) -> Path:
-    return work_dir / "dbt_parse" / "warm_macros.json"
+def _same_env_vars(used: dict[str, str]) -> bool:
+    """Whether the environment variables the project read while parsing (env_var() in a model, recorded
+    by dbt; a default value used as DEFAULT_ENV_PLACEHOLDER) still have the values it read."""
+    from dbt.constants import DEFAULT_ENV_PLACEHOLDER
+
+    return all(os.environ.get(k, DEFAULT_ENV_PLACEHOLDER) == v for k, v in used.items())
 
 
-def warm_up(manifest: Any, work_dir: Path) -> int:
+def _forget_old_parses(folder: Path) -> None:
+    """Keep the KEPT_PARSES most recently written parsed projects (and their macro lists)."""
+    kept = sorted(folder.glob("manifest-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in kept[KEPT_PARSES:]:
+        old.unlink(missing_ok=True)
+        old.with_name(old.name.replace("manifest-", "warm-macros-").replace(".pickle", ".json")).unlink(missing_ok=True)
+
+
+def warm_macros_file(work_db: Path) -> Path:
+    """The macros the last build of this version of the project compiled (beside its parsed project)."""
+    kept, _ = _kept_parse(work_db)
+    return kept.with_name(kept.name.replace("manifest-", "warm-macros-").replace(".pickle", ".json"))
+
+
+def warm_up(manifest: Any, work_db: Path) -> int:
     """Compile the Jinja macros the last build used (a list kept by run_dbt); the number compiled.
 
     dbt compiles a macro's template on first use in a process and keeps it. Compiling the hundred or so
@@ -102,7 +136,7 @@ def warm_up(manifest: Any, work_dir: Path) -> int:
     from dbt_common.clients.jinja import template_cache
 
     try:
-        uids = json.loads(_warm_macros_file(work_dir).read_text())
+        uids = json.loads(warm_macros_file(work_db).read_text())
     except (OSError, ValueError):  # no build yet
         return 0
     done = 0
@@ -114,13 +148,15 @@ def warm_up(manifest: Any, work_dir: Path) -> int:
     return done
 
 
-def _keep_macros_used(manifest: Any, work_dir: Path) -> None:
+def _keep_macros_used(manifest: Any, work_db: Path) -> None:
     """Keep the ids of the macros compiled so far in this process, for the next run's warm_up."""
     from dbt_common.clients.jinja import template_cache
 
     used = set(template_cache.file_cache)
     uids = sorted(uid for uid, m in manifest.macros.items() if m.macro_sql in used)
-    write_replacing(_warm_macros_file(work_dir), json.dumps(uids).encode())
+    target = warm_macros_file(work_db)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_replacing(target, json.dumps(uids).encode())
 
 
 def _manifest_state(manifest: Any) -> dict[str, Any]:
@@ -136,14 +172,15 @@ def _manifest_from(state: dict[str, Any]) -> Any:
 
 
 def _parse_key(work_db: Path) -> str:
-    """What a parsed project depends on: every project file, dbt's and Python's versions, the work
-    database (its name is in every node) and the REFORMWATCH_* / DBT_* environment."""
+    """What a parsed project depends on: every project file and where the project is, dbt's and Python's
+    versions, the work database's name (the catalog of every node; its folder does not matter) and the
+    DBT_* environment (dbt's flags). Environment variables a model reads are checked on load."""
     from importlib.metadata import version
 
     h = hashlib.sha256()
-    h.update(f"{sys.version}|{version('dbt-core')}|{version('dbt-duckdb')}|{work_db}\0".encode())
+    h.update(f"{sys.version}|{version('dbt-core')}|{version('dbt-duckdb')}|{DBT_PROJECT_DIR}|{work_db.stem}\0".encode())
     for name, value in sorted(os.environ.items()):
-        if name.startswith(("REFORMWATCH_", "DBT_")):
+        if name.startswith("DBT_"):
             h.update(f"{name}={value}\0".encode())
     skip = {"target", "logs", "dbt_packages"}
     for p in sorted(DBT_PROJECT_DIR.rglob("*")):
@@ -198,7 +235,7 @@ def run_dbt(
             warnings.append(f"{name}: {msg[0] if msg else status}")
     if manifest is not None and res.success:
         try:
-            _keep_macros_used(manifest, work_dir)
+            _keep_macros_used(manifest, work_db)
         except Exception:  # an optimisation only
             log.debug("could not keep the list of macros used", exc_info=True)
     if failures or not res.success:

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             manifest = None
         if manifest is not None:
             try:
-                warm_up(manifest, work_dir)
+                warm_up(manifest, work_db)
             except Exception:  # an optimisation only: the build does the same work if this fails
                 log.debug("dbt warm-up failed", exc_info=True)
     try:

@@ -179,14 +179,19 @@ def test_models_of_one_kind_never_read_the_other_kind(built):
 
 
 def test_a_parsed_project_is_kept_until_a_project_file_changes(built, tmp_path, monkeypatch):
-    """The worker loads the kept parse while nothing it depends on changed, and parses a changed project."""
+    """Any warehouse folder loads the kept parse while nothing it depends on changed; a changed project,
+    dbt flag or environment variable a model reads is parsed again."""
     from dbt.cli.main import dbtRunner
 
     from reformwatch import dbt_runner
 
     settings, _ = built
+    monkeypatch.setenv("REFORMWATCH_CACHE_DIR", str(tmp_path / "cache"))
     project = tmp_path / "dbt_project"
     shutil.copytree(dbt_runner.DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    (project / "models" / "marts" / "parse_env.sql").write_text(
+        'select \'{{ env_var("RW_TEST_PARSE_VAR", "a") }}\' as v\n'
+    )
     monkeypatch.setattr(dbt_runner, "DBT_PROJECT_DIR", project)
     invocations: list[list[str]] = []
     real_invoke = dbtRunner.invoke
@@ -200,7 +205,8 @@ def test_a_parsed_project_is_kept_until_a_project_file_changes(built, tmp_path, 
     work = tmp_path / "work"
     model = "model.reformwatch.exam_round"
     first = dbt_runner.parse_project(settings.work_db, work)
-    again = dbt_runner.parse_project(settings.work_db, work)
+    elsewhere = tmp_path / "another" / "warehouse.duckdb.work"  # a new warehouse folder: a first run
+    again = dbt_runner.parse_project(elsewhere / settings.work_db.name, elsewhere)
     assert len(invocations) == 1 and again.nodes[model].raw_code == first.nodes[model].raw_code
     compiled = run_dbt(
         ["compile", "--select", "stg_landing__rounds", "exam_round"], settings.work_db, work, manifest=again
@@ -210,9 +216,15 @@ def test_a_parsed_project_is_kept_until_a_project_file_changes(built, tmp_path, 
     sql.write_text(sql.read_text() + "\n-- changed\n")
     changed = dbt_runner.parse_project(settings.work_db, work)
     assert len(invocations) == 2 and changed.nodes[model].raw_code.endswith("-- changed")
-    monkeypatch.setenv("REFORMWATCH_DUCKDB_MEMORY", "1GB")  # the environment is part of the key too
+    monkeypatch.setenv("DBT_STATIC_PARSER", "false")  # dbt's flags are part of the key
     dbt_runner.parse_project(settings.work_db, work)
     assert len(invocations) == 3
+    monkeypatch.setenv("RW_TEST_PARSE_VAR", "b")  # a variable a model read while parsing
+    dbt_runner.parse_project(settings.work_db, work)
+    assert len(invocations) == 4
+    monkeypatch.setenv("REFORMWATCH_DUCKDB_MEMORY", "1GB")  # read by the profile only, at run time
+    dbt_runner.parse_project(settings.work_db, work)
+    assert len(invocations) == 4
 
 
 def test_the_worker_compiles_the_macros_the_last_build_used(built, tmp_path):
@@ -222,13 +234,13 @@ def test_the_worker_compiles_the_macros_the_last_build_used(built, tmp_path):
     from reformwatch import dbt_runner
 
     settings, _ = built
-    kept = json.loads((settings.work_dir / "dbt_parse" / "warm_macros.json").read_text())
+    kept = json.loads(dbt_runner.warm_macros_file(settings.work_db).read_text())
     assert {"macro.dbt_duckdb.materialization_table_duckdb", "macro.dbt.materialization_test_default"} <= set(kept)
     manifest = dbt_runner.parse_project(settings.work_db, settings.work_dir)
     template_cache.clear()
-    assert dbt_runner.warm_up(manifest, settings.work_dir) == len(kept)
+    assert dbt_runner.warm_up(manifest, settings.work_db) == len(kept)
     assert {manifest.macros[uid].macro_sql for uid in kept} <= set(template_cache.file_cache)
-    assert dbt_runner.warm_up(manifest, tmp_path / "no-build-yet") == 0
+    assert dbt_runner.warm_up(manifest, tmp_path / "never_built.duckdb") == 0
 
 
 def test_the_worker_leaves_the_folder_the_run_started_in_off_its_path(tmp_path, monkeypatch):
