@@ -554,17 +554,29 @@ def _csv_cell(expr: str) -> str:
     )
 
 
-def write_unit_feedback(work_db: Path, round_id: str, out_dir: Path) -> int:
+def prepared_folder(out_dir: Path) -> Path:
+    """Where a units folder is written whole before it takes out_dir's name."""
+    return out_dir.with_name(f".{out_dir.name}.new")
+
+
+def write_unit_feedback(work_db: Path, round_id: str, out_dir: Path, *, prepare: bool = False) -> int:
     """reports/<round>/units/<unit>.csv: each unit's own examinees only (from the work database).
 
     DuckDB builds each unit's CSV text (quoting, neutralising formula cells). Only units whose digest
     (sheet in force, round marks, models and registries) changed since the last write are fetched and
     written (temporary name, then an atomic replace), and files of units that no longer have counted
     examinees are removed. A folder without unit files (a new round) is written whole under another
-    name, then renamed. Returns the number of files written.
+    name (prepared_folder), then renamed. Returns the number of files written.
+
+    With `prepare`, only a folder without unit files is written, and it is not renamed: the pipeline
+    does this while the checks run, before it may publish. The next call without `prepare` renames
+    that folder into place if it is complete and its digests are still those of the work database,
+    and counts its files as written.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if not prepare:  # ahead of publishing, nothing is created under out_dir's name
+        out_dir.mkdir(parents=True, exist_ok=True)
     state, summary = out_dir / ".digests", out_dir / ".digest"  # each unit's digest; all of them in one
+    prepared = prepared_folder(out_dir)
     cells = [
         _csv_cell(_neutral("r.examinee_id")),
         _csv_cell("r.rank_level"),
@@ -597,12 +609,17 @@ def write_unit_feedback(work_db: Path, round_id: str, out_dir: Path) -> int:
             [round_id],
         ).fetchone()
         everything = f"{total}\t{units}\n"
-        names = os.listdir(out_dir)
+        names = os.listdir(out_dir) if out_dir.is_dir() else []
         unit_files = sum(map(str.endswith, names, repeat(".csv")))  # no Python loop over 100,000 names
         if summary.is_file() and summary.read_text() == everything and unit_files == units:
             return 0  # no unit's digest changed, and every unit's file is there
         on_disk = set(names)
         fresh = unit_files == 0  # a new round's folder: every unit is written
+        if prepare and (not fresh or _is_prepared(prepared, everything)):
+            return 0
+        if fresh and not prepare and _is_prepared(prepared, everything):
+            _replace_folder(out_dir, prepared)
+            return units
         old = {} if fresh else _read_digests(state)
         digests = dict(con.execute(unit_digests, [round_id]).fetchall())
         changed = sorted(u for u, d in digests.items() if old.get(u) != d or f"{u}.csv" not in on_disk)
@@ -614,9 +631,9 @@ def write_unit_feedback(work_db: Path, round_id: str, out_dir: Path) -> int:
                 where unit_code between $2 and $3 group by unit_code"""
         batches = [changed[i : i + FEEDBACK_BATCH_UNITS] for i in range(0, len(changed), FEEDBACK_BATCH_UNITS)]
         if fresh:  # a new folder, complete before it takes the folder's name: no per-file renames
-            target = out_dir.with_name(f".{out_dir.name}.new")
+            target = prepared
             shutil.rmtree(target, ignore_errors=True)
-            target.mkdir()
+            target.mkdir(parents=True)
         else:
             target = out_dir
         with contextlib.closing(_fetched_ahead(con, query, [[round_id, b[0], b[-1]] for b in batches])) as fetched:
@@ -627,15 +644,29 @@ def write_unit_feedback(work_db: Path, round_id: str, out_dir: Path) -> int:
         con.close()
     if fresh:
         _write_digests(target / state.name, digests)
-        (target / summary.name).write_text(everything)
-        shutil.rmtree(out_dir)  # holds no unit file (fresh): at most old digests
-        target.rename(out_dir)
+        (target / summary.name).write_text(everything)  # last: it marks the folder complete
+        if not prepare:
+            _replace_folder(out_dir, target)
         return written
     for unit in old.keys() - digests.keys():  # no counted examinee any more: no file
         (out_dir / f"{unit}.csv").unlink(missing_ok=True)
     _write_digests(state, digests)
     _write_atomic(summary, everything)
     return written
+
+
+def _is_prepared(prepared: Path, everything: str) -> bool:
+    """Whether `prepared` is a complete units folder for these digests (its .digest is written last)."""
+    try:
+        return (prepared / ".digest").read_text() == everything
+    except OSError:
+        return False
+
+
+def _replace_folder(out_dir: Path, complete: Path) -> None:
+    """Give the complete folder out_dir's name; out_dir holds no unit file, at most old digests."""
+    shutil.rmtree(out_dir, ignore_errors=True)
+    complete.rename(out_dir)
 
 
 FEEDBACK_BATCH_UNITS = 12_500  # units whose texts DuckDB builds in one query
@@ -669,6 +700,27 @@ def _write_unit_files(out_dir: str, batch: list[tuple[str, str]], *, atomic: boo
             _write_atomic(path, text)
         else:
             _write_file(path, text)
+
+
+def prepare_unit_feedback(work_db: Path, reports_dir: Path) -> list[str]:
+    """Write the units folder of every round that has none yet (a new round) under its prepared name;
+    the rounds written. Reads the work database only; refresh_reports renames the folders into place."""
+    con = connect_work_db(work_db, read_only=True)
+    try:
+        rounds = [r for (r,) in con.execute("select distinct round_id from intermediate.int_exam__in_force").fetchall()]
+    finally:
+        con.close()
+    # a folder with its digest has had its files written: not a new round's, and not worth a digest query
+    new = [r for r in sorted(rounds) if not (reports_dir / r / "units" / ".digest").is_file()]
+    return [r for r in new if write_unit_feedback(work_db, r, reports_dir / r / "units", prepare=True)]
+
+
+def discard_prepared_feedback(reports_dir: Path) -> None:
+    """Remove units folders written ahead that were not renamed into place (nothing was published)."""
+    for prepared in reports_dir.glob(f"*/{prepared_folder(Path('units')).name}"):
+        shutil.rmtree(prepared, ignore_errors=True)
+        with contextlib.suppress(OSError):  # a new round's folder that holds nothing else
+            prepared.parent.rmdir()
 
 
 def write_report(warehouse: Path, round_id: str, reports_dir: Path, work_db: Path | None = None) -> Path:
@@ -725,5 +777,9 @@ def refresh_reports(warehouse: Path, reports_dir: Path, work_db: Path, *, force:
     ]
     for round_id in changed:
         write_report(warehouse, round_id, reports_dir, work_db)
+    for prepared in reports_dir.glob(f"*/{prepared_folder(Path('units')).name}"):  # written ahead, not yet used
+        if prepared.parent.name in new and work_db.is_file():
+            write_unit_feedback(work_db, prepared.parent.name, prepared.parent / "units")  # renames it if current
+        shutil.rmtree(prepared, ignore_errors=True)  # still there: stale
     _write_digests(state, new)
     return changed

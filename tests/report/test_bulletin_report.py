@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -13,7 +14,16 @@ import pytest
 from landing_builder import Landing, exam_rows, run_pipeline
 
 from reformwatch.config import SAMPLE_LANDING, Settings
-from reformwatch.report import _Q, LIST_MAX, TABLE_HEAD, _neutral, head_and_tail, names, write_unit_feedback
+from reformwatch.report import (
+    _Q,
+    LIST_MAX,
+    TABLE_HEAD,
+    _neutral,
+    head_and_tail,
+    names,
+    prepared_folder,
+    write_unit_feedback,
+)
 
 
 def read_csv(path: Path, encoding: str = "utf-8") -> list[dict]:
@@ -264,6 +274,66 @@ def test_only_the_resubmitting_units_feedback_file_is_rewritten(tmp_path, monkey
         p.unlink()
     assert write_unit_feedback(work_db, "2024-R1", units_dir) == len(after) == 3  # two queries
     assert {p.name: p.read_text() for p in units_dir.glob("*.csv")} == {n: t for n, (_, t) in after.items()}
+
+
+def test_unit_feedback_written_ahead_is_renamed_into_place_only_while_current(tmp_path, monkeypatch):
+    """The pipeline writes a new round's unit files while the checks run (prepare), under another name;
+    the report phase renames that folder into place if its digests are still the work database's."""
+    import reformwatch.pipeline as pipeline
+
+    prepared_rounds: list[list[str]] = []
+    real = pipeline.prepare_unit_feedback
+    monkeypatch.setattr(pipeline, "prepare_unit_feedback", lambda *a: prepared_rounds.append(real(*a)))
+    land = Landing(tmp_path / "landing").good_round()
+    run_pipeline(land.root, tmp_path / "w.duckdb").close()
+    units_dir = tmp_path / "reports" / "2024-R1" / "units"
+    assert prepared_rounds == [["2024-R1"]]  # a new round: written ahead, during the checks
+    assert not prepared_folder(units_dir).exists()
+    files = {p.name: p.read_text() for p in units_dir.glob("*.csv")}
+    assert len(files) == 3
+
+    work_db = Settings(warehouse=tmp_path / "w.duckdb").work_db
+    shutil.rmtree(units_dir)
+    assert write_unit_feedback(work_db, "2024-R1", units_dir, prepare=True) == 3
+    assert not units_dir.exists()  # nothing under the folder's own name before publishing
+    assert {p.name: p.read_text() for p in prepared_folder(units_dir).glob("*.csv")} == files
+    assert write_unit_feedback(work_db, "2024-R1", units_dir, prepare=True) == 0  # already prepared
+    assert write_unit_feedback(work_db, "2024-R1", units_dir) == 3  # renamed into place
+    assert {p.name: p.read_text() for p in units_dir.glob("*.csv")} == files
+    assert not prepared_folder(units_dir).exists()
+    assert write_unit_feedback(work_db, "2024-R1", units_dir, prepare=True) == 0  # the folder has its files
+
+    shutil.rmtree(units_dir)  # written ahead from other data: written again, not renamed
+    write_unit_feedback(work_db, "2024-R1", units_dir, prepare=True)
+    (prepared_folder(units_dir) / ".digest").write_text("other\t3\n")
+    (prepared_folder(units_dir) / "AAA.csv").write_text("stale")
+    assert write_unit_feedback(work_db, "2024-R1", units_dir) == 3
+    assert {p.name: p.read_text() for p in units_dir.glob("*.csv")} == files
+    assert not prepared_folder(units_dir).exists()
+
+    prepared_rounds.clear()  # a run with the round's files in place writes nothing ahead
+    land.progress("AAA", "AAA__v2.csv")
+    run_pipeline(land.root, tmp_path / "w.duckdb").close()
+    assert prepared_rounds == [[]]
+
+
+def test_unit_feedback_written_ahead_is_discarded_when_the_checks_fail(tmp_path, monkeypatch):
+    """A new round whose marts fail their suite publishes nothing: no units folder, none left half-way."""
+    from reformwatch.pipeline import QualityGateError, parse_as_of, run
+
+    strict = tmp_path / "expectations"
+    shutil.copytree(SAMPLE_LANDING.parents[2] / "expectations", strict)
+    doc = json.loads((strict / "marts_exam_round.json").read_text())
+    doc["expectations"].append(
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "avg_score", "min_value": 95}}
+    )
+    (strict / "marts_exam_round.json").write_text(json.dumps(doc))
+    monkeypatch.setattr("reformwatch.quality.EXPECTATIONS_DIR", strict)
+    land = Landing(tmp_path / "landing").good_round()
+    with pytest.raises(QualityGateError):
+        run(Settings(landing=land.root, warehouse=tmp_path / "w.duckdb"), parse_as_of("2030-01-01"), say=print)
+    reports = tmp_path / "reports"
+    assert not reports.exists() or list(reports.rglob("*")) == []
 
 
 def test_national_round_lists_are_capped():
