@@ -184,8 +184,8 @@ def build_phase(
         with CheckpointWorker() as checks:  # GX imports in a child process while dbt builds
             _dbt_build(settings, dbt, as_of, full_refresh, basis, summary, say, skip=unchanged)
             _crash_point("checks")
-            staged = _run_checks(settings, checks, summary, say)
-            _publish_and_report(settings, summary, say, staged)
+            staged = _run_checks(settings, checks, summary, say, exam_unchanged="exam" in unchanged)
+            _publish_and_report(settings, summary, say, staged, exam_unchanged="exam" in unchanged)
         con = _connect_work(settings)
         try:
             con.execute("update raw.pipeline_state set built_signature = ?, built_parts = ?", [pending, pending_parts])
@@ -242,16 +242,20 @@ def _dbt_build(
     say(f"build: {res.nodes} dbt nodes ok ({summary.phases['dbt']:.1f} s)")
 
 
-def _run_checks(settings: Settings, checks: CheckpointWorker, summary: RunSummary, say: Say) -> Staged:
+def _run_checks(
+    settings: Settings, checks: CheckpointWorker, summary: RunSummary, say: Say, exam_unchanged: bool = False
+) -> Staged:
     """Great Expectations suites into dq; raise QualityGateError (nothing published) when a marts suite failed.
 
     While the checks worker validates, the tables the checks do not write are copied into the new
-    published file(s) (publish.stage); both only read the work database. Returns that staged publication.
+    published file(s) (publish.stage), and new rounds' unit feedback files are written ahead (unless
+    the exam models were kept: then there is none); all only read the work database. Returns that
+    staged publication.
     """
     t_gx = time.perf_counter()
     say("checks: Great Expectations suites (raw warns, marts fails the run) ...")
     checks.start(settings.work_db, settings.gx_dir, settings.data_docs_dir, reuse=True)
-    with _unit_feedback_ahead(settings) as feedback:  # waited for before the work database is written
+    with _unit_feedback_ahead(settings, skip=exam_unchanged) as feedback:  # joined before the work db is written
         staged = stage(settings.work_db, settings.warehouse, settings.analyst_warehouse)
         try:
             quality = checks.result()
@@ -297,11 +301,12 @@ class _Ahead:
 
 
 @contextlib.contextmanager
-def _unit_feedback_ahead(settings: Settings) -> Iterator[_Ahead]:
+def _unit_feedback_ahead(settings: Settings, skip: bool = False) -> Iterator[_Ahead]:
     """Write the unit feedback folders of new rounds (report.prepare_unit_feedback) in a thread while the
     checks run: both only read the work database, and at a national scale the 100,000 files took as long
     as the checks. Nothing is renamed into place before the run publishes. Leaving the block waits for
-    the thread; a failure there is logged (the report phase then writes the files) and marks `failed`."""
+    the thread; a failure there is logged (the report phase then writes the files) and marks `failed`.
+    With `skip` (the exam models were kept, so no round has new unit files) no thread starts."""
     ahead = _Ahead()
 
     def prepare() -> None:
@@ -311,6 +316,9 @@ def _unit_feedback_ahead(settings: Settings) -> Iterator[_Ahead]:
             ahead.failed = True
             log.warning("writing the unit feedback ahead failed; it is written after publishing", exc_info=True)
 
+    if skip:
+        yield ahead
+        return
     thread = threading.Thread(target=prepare, name="unit-feedback-ahead")
     thread.start()
     try:
@@ -319,9 +327,11 @@ def _unit_feedback_ahead(settings: Settings) -> Iterator[_Ahead]:
         thread.join()
 
 
-def _publish_and_report(settings: Settings, summary: RunSummary, say: Say, staged: Staged) -> None:
+def _publish_and_report(
+    settings: Settings, summary: RunSummary, say: Say, staged: Staged, exam_unchanged: bool = False
+) -> None:
     """Record the run, complete the staged publication of marts/dq/ops (and the analysts' copy),
-    regenerate changed bulletins."""
+    regenerate changed bulletins (`exam_unchanged`: the exam models were kept, so were the unit files)."""
     t2 = time.perf_counter()
     summary.rebuilt = True
     con = duckdb.connect(str(settings.work_db), read_only=True)
@@ -334,7 +344,9 @@ def _publish_and_report(settings: Settings, summary: RunSummary, say: Say, stage
     summary.phases["publish"] = time.perf_counter() - t2
     say(f"publish: {settings.warehouse} ({summary.phases['publish']:.1f} s)")
     t3 = time.perf_counter()
-    summary.reports = refresh_reports(settings.warehouse, settings.reports_dir, settings.work_db)
+    summary.reports = refresh_reports(
+        settings.warehouse, settings.reports_dir, settings.work_db, exam_unchanged=exam_unchanged
+    )
     summary.phases["report"] = time.perf_counter() - t3
     if summary.reports:
         say(f"report: bulletins for {', '.join(summary.reports)} in {settings.reports_dir}")

@@ -312,9 +312,39 @@ def test_unit_feedback_written_ahead_is_renamed_into_place_only_while_current(tm
     assert not prepared_folder(units_dir).exists()
 
     prepared_rounds.clear()  # a run with the round's files in place writes nothing ahead
+    land.exam("BBB", "BBB__v2.csv", rows=exam_rows("BBB", scores=[50, 60, 70, 80, 90]))
+    run_pipeline(land.root, tmp_path / "w.duckdb").close()
+    assert prepared_rounds == [[]] and "50.0,false,false" in (units_dir / "BBB.csv").read_text()
+    prepared_rounds.clear()  # no exam file changed: the exam models are kept, nothing is looked up ahead
     land.progress("AAA", "AAA__v2.csv")
     run_pipeline(land.root, tmp_path / "w.duckdb").close()
-    assert prepared_rounds == [[]]
+    assert prepared_rounds == []
+
+
+def test_unit_files_are_not_looked_up_again_when_no_exam_file_changed(tmp_path, monkeypatch):
+    """exam_unchanged (the pipeline kept the exam models): a complete folder is left as it is without
+    reading the work database; a missing file is still written again."""
+    import reformwatch.report as report_module
+
+    land = Landing(tmp_path / "landing").good_round()
+    run_pipeline(land.root, tmp_path / "w.duckdb").close()
+    units_dir = tmp_path / "reports" / "2024-R1" / "units"
+    before = {p.name: (p.stat().st_mtime_ns, p.read_text()) for p in units_dir.glob("*.csv")}
+    work_db = Settings(warehouse=tmp_path / "w.duckdb").work_db
+    opened: list[Path] = []
+    real = report_module.connect_work_db
+    monkeypatch.setattr(report_module, "connect_work_db", lambda path, **kw: opened.append(path) or real(path, **kw))
+    assert write_unit_feedback(work_db, "2024-R1", units_dir, exam_unchanged=True) == 0
+    assert opened == []
+    (units_dir / "AAA.csv").unlink()
+    assert write_unit_feedback(work_db, "2024-R1", units_dir, exam_unchanged=True) == 1
+    assert opened == [work_db] and (units_dir / "AAA.csv").read_text() == before["AAA.csv"][1]
+
+    opened.clear()  # a progress resubmission: the exam models are kept, and so are the unit files
+    land.progress("AAA", "AAA__v2.csv")
+    run_pipeline(land.root, tmp_path / "w.duckdb").close()
+    assert {p.name: p.read_text() for p in units_dir.glob("*.csv")} == {n: t for n, (_, t) in before.items()}
+    assert opened == []
 
 
 def test_unit_feedback_written_ahead_is_discarded_when_the_checks_fail(tmp_path, monkeypatch):
