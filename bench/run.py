@@ -284,9 +284,10 @@ def write_report(results: list[dict]) -> str:
         )
     lines += [
         "",
-        "Seconds per phase (from `ops.pipeline_runs`; other = start-up, publish and bulletins), and the CPU",
-        "seconds of the whole run (user + system, the dbt and checks worker processes included; CPU / wall",
-        "near the core count means the run waits for processors, not for the disk):",
+        "Seconds per phase (from `ops.pipeline_runs`; the checks include a new round's unit feedback files,",
+        "written meanwhile; other = start-up, publish and bulletins), and the CPU seconds of the whole run",
+        "(user + system, the dbt and checks worker processes included; CPU / wall near the core count means",
+        "the run waits for processors, not for the disk):",
         "",
         "| scale | run | ingest | dbt | checks (GX) | other | CPU s | CPU / wall |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
