@@ -305,7 +305,8 @@ def _unit_feedback_ahead(settings: Settings, skip: bool = False) -> Iterator[_Ah
     """Write the unit feedback folders of new rounds (report.prepare_unit_feedback) in a thread while the
     checks run: both only read the work database, and at a national scale the 100,000 files took as long
     as the checks. Nothing is renamed into place before the run publishes. Leaving the block waits for
-    the thread; a failure there is logged (the report phase then writes the files) and marks `failed`.
+    the thread; a failure there is logged (the report phase then writes the files) and marks `failed`;
+    a failure in the block removes what the thread wrote.
     With `skip` (the exam models were kept, so no round has new unit files) no thread starts."""
     ahead = _Ahead()
 
@@ -323,8 +324,11 @@ def _unit_feedback_ahead(settings: Settings, skip: bool = False) -> Iterator[_Ah
     thread.start()
     try:
         yield ahead
-    finally:
+    except BaseException:  # nothing is published: neither are the files written ahead
         thread.join()
+        discard_prepared_feedback(settings.reports_dir)
+        raise
+    thread.join()
 
 
 def _publish_and_report(

@@ -347,6 +347,24 @@ def test_unit_files_are_not_looked_up_again_when_no_exam_file_changed(tmp_path, 
     assert opened == []
 
 
+def test_unit_feedback_written_ahead_is_removed_when_the_run_fails_meanwhile(tmp_path):
+    """The thread that writes unit files during the checks is waited for, and what it wrote removed,
+    when the checks (or the staging of the publication) fail."""
+    from reformwatch.pipeline import _unit_feedback_ahead
+
+    land = Landing(tmp_path / "landing").good_round()
+    run_pipeline(land.root, tmp_path / "w.duckdb").close()
+    units_dir = tmp_path / "reports" / "2024-R1" / "units"
+    shutil.rmtree(units_dir)  # as before the first run's report phase
+    settings = Settings(landing=land.root, warehouse=tmp_path / "w.duckdb")
+    with pytest.raises(RuntimeError), _unit_feedback_ahead(settings):
+        raise RuntimeError("the checks failed")
+    assert not prepared_folder(units_dir).exists() and not units_dir.exists()
+    with _unit_feedback_ahead(settings) as ahead:  # the same without a failure: written ahead
+        pass
+    assert not ahead.failed and len(list(prepared_folder(units_dir).glob("*.csv"))) == 3
+
+
 def test_unit_feedback_written_ahead_is_discarded_when_the_checks_fail(tmp_path, monkeypatch):
     """A new round whose marts fail their suite publishes nothing: no units folder, none left half-way."""
     from reformwatch.pipeline import QualityGateError, parse_as_of, run
