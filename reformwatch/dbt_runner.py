@@ -116,13 +116,17 @@ def _forget_old_parses(folder: Path) -> None:
     kept = sorted(folder.glob("manifest-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in kept[KEPT_PARSES:]:
         old.unlink(missing_ok=True)
-        old.with_name(old.name.replace("manifest-", "warm-macros-").replace(".pickle", ".json")).unlink(missing_ok=True)
+        _macros_beside(old).unlink(missing_ok=True)
+
+
+def _macros_beside(kept: Path) -> Path:
+    """The list of macros kept beside the parsed project `kept` (manifest-<key>.pickle)."""
+    return kept.with_name(kept.name.replace("manifest-", "warm-macros-").replace(".pickle", ".json"))
 
 
 def warm_macros_file(work_db: Path) -> Path:
     """The macros the last build of this version of the project compiled (beside its parsed project)."""
-    kept, _ = _kept_parse(work_db)
-    return kept.with_name(kept.name.replace("manifest-", "warm-macros-").replace(".pickle", ".json"))
+    return _macros_beside(_kept_parse(work_db)[0])
 
 
 def warm_up(manifest: Any, work_db: Path) -> int:

@@ -733,9 +733,14 @@ def prepare_unit_feedback(work_db: Path, reports_dir: Path) -> list[str]:
     return [r for r in new if write_unit_feedback(work_db, r, reports_dir / r / "units", prepare=True)]
 
 
+def _prepared_folders(reports_dir: Path) -> list[Path]:
+    """The units folders written ahead under reports_dir (one per round at most)."""
+    return list(reports_dir.glob(f"*/{prepared_folder(Path('units')).name}"))
+
+
 def discard_prepared_feedback(reports_dir: Path) -> None:
     """Remove units folders written ahead that were not renamed into place (nothing was published)."""
-    for prepared in reports_dir.glob(f"*/{prepared_folder(Path('units')).name}"):
+    for prepared in _prepared_folders(reports_dir):
         shutil.rmtree(prepared, ignore_errors=True)
         with contextlib.suppress(OSError):  # a new round's folder that holds nothing else
             prepared.parent.rmdir()
@@ -801,7 +806,7 @@ def refresh_reports(
     ]
     for round_id in changed:
         write_report(warehouse, round_id, reports_dir, work_db, exam_unchanged=exam_unchanged)
-    for prepared in reports_dir.glob(f"*/{prepared_folder(Path('units')).name}"):  # written ahead, not yet used
+    for prepared in _prepared_folders(reports_dir):  # written ahead, not yet used
         if prepared.parent.name in new and work_db.is_file():
             write_unit_feedback(work_db, prepared.parent.name, prepared.parent / "units")  # renames it if current
         shutil.rmtree(prepared, ignore_errors=True)  # still there: stale
