@@ -19,6 +19,7 @@ from reformwatch.report import (
     LIST_MAX,
     TABLE_HEAD,
     _neutral,
+    _text_cell,
     head_and_tail,
     names,
     prepared_folder,
@@ -222,6 +223,32 @@ def test_csv_injection_is_neutralised(cell, safe):
     con = duckdb.connect()
     try:
         assert con.execute(f"select {_neutral('c')} from (select ?::varchar as c)", [cell]).fetchone()[0] == safe
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize(
+    ("cell", "written"),
+    [
+        ("E001", "E001"),
+        ("=1+2", "'=1+2"),
+        ("-5", "'-5"),
+        ("a,b", '"a,b"'),
+        ('say "hi"', '"say ""hi"""'),
+        ("line\nbreak", '"line\nbreak"'),
+        ("=a,b", '"\'=a,b"'),
+        ("\rx", '"\'\rx"'),
+        ("a=b", "a=b"),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_text_cell_is_neutralised_and_quoted(cell, written):
+    """The unit feedback files' text cells: the fast path for a plain cell gives what neutralising, then
+    quoting gives."""
+    con = duckdb.connect()
+    try:
+        assert con.execute(f"select {_text_cell('c')} from (select ?::varchar as c)", [cell]).fetchone()[0] == written
     finally:
         con.close()
 
