@@ -92,32 +92,27 @@ def _nonblank(cols: tuple[str, ...]) -> str:
 def _bulk_load(
     con: duckdb.DuckDBPyConnection, kind: str, stream: BulkStream, files: dict[int, _NewFile], base: int
 ) -> None:
-    """Parse a chunk's bulk stream of a kind in one DuckDB pass; the files it rejects are marked per_file,
-    with their text read back from the stream.
+    """Parse a chunk's bulk stream of a kind in one DuckDB pass straight into raw.<kind>_rows; the files
+    it rejects are marked per_file (their rows deleted), with their text read back from the stream.
 
-    `files`: the chunk's new files by their number in the stream; file_id = base + number."""
+    `files`: the chunk's new files by their number in the stream; file_id = base + number. Each line
+    carries its row's number in the file: no temporary table is needed to number the rows (appending
+    10M rows to one cost a third of the ingest's CPU at a national scale)."""
     cols = ALL_COLUMNS[kind]
-    columns = "{'number': 'BIGINT', " + ", ".join(f"'{c}': 'VARCHAR'" for c in cols) + "}"
-    con.execute("drop table if exists _bulk")
+    columns = "{'number': 'BIGINT', 'row_number': 'BIGINT', " + ", ".join(f"'{c}': 'VARCHAR'" for c in cols) + "}"
     con.execute(
-        f"""create temp table _bulk as select * from read_csv({sql_str(stream.path)}, header = false,
-            columns = {columns}, auto_detect = false, delim = ',', quote = '"', escape = '"',
-            store_rejects = true, rejects_scan = '_bulk_scan', rejects_table = '_bulk_rejects')
+        f"""insert into raw.{kind}_rows
+            select number + {int(base)}, row_number, {", ".join(cols)}
+            from read_csv({sql_str(stream.path)}, header = false, columns = {columns}, auto_detect = false,
+                          delim = ',', quote = '"', escape = '"',
+                          store_rejects = true, rejects_scan = '_bulk_scan', rejects_table = '_bulk_rejects')
             where {_nonblank(cols)}"""
-    )  # in stream order: a file's rows are consecutive, so rowid - its first rowid numbers them
+    )  # in stream order, so a file's rows stay together
     rejected_lines = [r[0] for r in con.execute("select distinct line from _bulk_rejects").fetchall()]
     bad = {stream.numbers[bisect.bisect_right(stream.starts, ln) - 1] for ln in rejected_lines}
     con.execute("drop table if exists _bulk_rejects; drop table if exists _bulk_scan")
     if bad:
-        con.execute(f"delete from _bulk where number in ({', '.join(map(str, bad))})")
-    con.execute(
-        f"""insert into raw.{kind}_rows
-            select b.number + {int(base)}, b.rowid - f.first_rowid + 1, {", ".join(f"b.{c}" for c in cols)}
-            from _bulk as b
-            join (select number, min(rowid) as first_rowid from _bulk group by number) as f using (number)
-            order by b.rowid"""
-    )  # a join, not a row_number() window over 10M rows (2.5x faster)
-    con.execute("drop table _bulk")
+        con.execute(f"delete from raw.{kind}_rows where file_id in ({', '.join(str(base + n) for n in bad)})")
     for number in sorted(bad):
         files[number].parse_path = "per_file"
         files[number].text = ",".join(cols) + "\n" + stream.body(number)

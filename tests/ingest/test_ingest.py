@@ -53,6 +53,19 @@ def test_unchanged_files_are_not_read_again_and_history_is_kept(tmp_path):
     assert versions == 2  # the old content stays in raw history
 
 
+def test_bulk_file_of_empty_rows_only(tmp_path):
+    """A bulk file whose rows are all empty cells loads no row, and the bulk file after it is numbered from 1."""
+    land = Landing(tmp_path / "landing", units={"AAA": "甲", "BBB": "乙"})
+    land.exam("AAA", rows=[dict.fromkeys(EXAM_COLUMNS, ""), dict.fromkeys(EXAM_COLUMNS, " ")])
+    land.exam("BBB", rows=exam_rows("BBB", scores=[90, 80.5, 70]))
+    con, _ = do_ingest(land.root, tmp_path / "w.duckdb")
+    got = con.execute(
+        """select f.unit_code, f.parse_path, f.n_rows, list(r.row_number order by r.row_number)
+           from raw.files f left join raw.exam_rows r using (file_id) where f.kind = 'exam' group by all order by 1"""
+    ).fetchall()
+    assert got == [("AAA", "bulk", 0, [None]), ("BBB", "bulk", 3, [1, 2, 3])]
+
+
 def test_bulk_and_per_file_paths_load_the_same_rows(tmp_path):
     """Canonical CSVs go through the bulk pass; reordered/quoted/ragged ones per file; rows must agree."""
     land = Landing(tmp_path / "landing", units={"AAA": "甲", "BBB": "乙", "CCC": "丙", "DDD": "丁", "EEE": "戊"})
@@ -68,7 +81,9 @@ def test_bulk_and_per_file_paths_load_the_same_rows(tmp_path):
         "DDD.csv",
         (",".join(EXAM_COLUMNS) + "\n" + "\n".join(",".join(map(str, r.values())) for r in ddd) + ",extra\n").encode(),
     )
-    land.exam("EEE", rows=exam_rows("EEE", scores=[90, 80.5, 70]))  # bulk, after the dropped one
+    eee = exam_rows("EEE", scores=[90, 80.5, 70])
+    commas = dict.fromkeys(EXAM_COLUMNS, "")  # ",,,,,,,": empty cells too
+    land.exam("EEE", rows=[*eee[:2], commas, *eee[2:]])  # bulk, after the dropped one
     quoted = exam_rows("CCC", scores=[90, 80.5, 70])
     quoted[0]["discipline_note"] = 'said "hello", twice'
     land.exam("CCC", rows=quoted)  # per file (quotes)
