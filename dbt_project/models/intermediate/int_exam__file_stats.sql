@@ -1,10 +1,12 @@
 {{ per_file_incremental('exam') }}
--- Partial aggregates of each exam sheet's counted rows, by rank level and score bin (20 equal bins of
--- the round's full marks). The exam marts add these up for the sheets in force instead of reading
--- every row, so a resubmission costs one sheet. Incremental per file. The counted rows are the staging
+-- Partial aggregates of each exam sheet's counted rows, by rank level, with the examinees in each of 20
+-- equal score bins of the round's full marks (bin_examinees[1] is bin 0). The exam marts add these up
+-- for the sheets in force instead of reading every row, so a resubmission costs one sheet. Incremental per file. The counted rows are the staging
 -- rows except the exceptions that are not counted (errors, extra or conflicting copies): the checks
 -- run once, in int_exam__file_exceptions.
 -- score_sum is exact (a decimal), so re-runs give bit-identical averages whatever the order of addition.
+-- One row per rank level, not per (rank level, bin): a national round has 300,000 rows here instead of
+-- 2,500,000, a smaller aggregate to build, store and add up.
 with
 
 rows as (
@@ -29,7 +31,6 @@ select
     round_id,
     file_unit_code as unit_code,
     rank_level,
-    bin,
     count_if(status = 'attended')::bigint as examinees,
     count_if(status = 'absent')::bigint as absent,
     count_if(status = 'attended' and score is not null)::bigint as scored,
@@ -39,6 +40,7 @@ select
     count_if(status = 'attended' and score >= excellent_mark)::bigint as excellent_count,
     count_if(status = 'attended' and score = exam_full_marks)::bigint as full_score_count,
     count_if(status = 'attended' and discipline_note is not null)::bigint as discipline_incidents,
+    [{% for b in range(20) %}count_if(bin = {{ b }}){{ ", " if not loop.last }}{% endfor %}]::bigint[] as bin_examinees,
     '{{ invocation_id }}' as dbt_invocation_id
 from rows
 group by all

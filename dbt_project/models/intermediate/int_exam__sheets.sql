@@ -10,16 +10,24 @@ files as (
 ),
 
 row_stats as (
+    -- submitted_at is parsed once per distinct text of a sheet (a sheet's rows share one), not per row
+    select file_id, sum(n_rows)::bigint as n_rows, max(raw.parse_ts(submitted_at_raw)) as submitted_at
+    from (
+        select file_id, submitted_at_raw, count(*) as n_rows
+        from {{ ref('stg_landing__exam_rows') }}
+        where file_id in (select file_id from files)
+        group by file_id, submitted_at_raw
+    )
+    group by file_id
+),
+
+mismatches as (
     select
         file_id,
-        count(*) as n_rows,
-        max(submitted_at) as submitted_at,
-        list(row_number order by row_number) filter (where unit_code is distinct from file_unit_code)
-            as mismatched_rows,
-        list(distinct coalesce(unit_code, '(empty)')) filter (where unit_code is distinct from file_unit_code)
-            as mismatched_codes
+        list(row_number order by row_number) as mismatched_rows,
+        list(distinct coalesce(unit_code, '(empty)')) as mismatched_codes
     from {{ ref('stg_landing__exam_rows') }}
-    where file_id in (select file_id from files)
+    where file_id in (select file_id from files) and unit_code is distinct from file_unit_code
     group by file_id
 )
 
@@ -32,8 +40,9 @@ select
     f.first_seen_at,
     coalesce(s.n_rows, 0) as n_rows,
     s.submitted_at,
-    coalesce(s.mismatched_rows, []) as mismatched_rows,
-    coalesce(s.mismatched_codes, []) as mismatched_codes,
-    len(coalesce(s.mismatched_rows, [])) = 0 as is_valid
+    coalesce(m.mismatched_rows, []) as mismatched_rows,
+    coalesce(m.mismatched_codes, []) as mismatched_codes,
+    m.file_id is null as is_valid
 from files as f
 left join row_stats as s on s.file_id = f.file_id
+left join mismatches as m on m.file_id = f.file_id

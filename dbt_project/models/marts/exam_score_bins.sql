@@ -3,11 +3,14 @@
 with
 
 counts as (
-    select s.round_id, s.bin, sum(s.examinees) as examinees
-    from {{ ref('int_exam__file_stats') }} as s
-    semi join {{ ref('int_exam__in_force') }} as f on f.file_id = s.file_id
-    where s.bin is not null
-    group by all
+    select round_id, unnest(range(20)) as bin, unnest(examinees) as examinees
+    from (
+        select s.round_id,
+            [{% for b in range(1, 21) %}sum(s.bin_examinees[{{ b }}]){{ ", " if not loop.last }}{% endfor %}] as examinees
+        from {{ ref('int_exam__file_stats') }} as s
+        semi join {{ ref('int_exam__in_force') }} as f on f.file_id = s.file_id
+        group by s.round_id
+    )
 ),
 
 bins as (
