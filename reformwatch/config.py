@@ -32,10 +32,18 @@ def cache_dir() -> Path:
     return _env_path("XDG_CACHE_HOME", Path.home() / ".cache") / "reformwatch"
 
 
+def connect_quietly(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection for the pipeline that draws no progress bar: DuckDB draws one on standard
+    output for a query over 2 s, even into a log file or a pipe, in the middle of the run's lines."""
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute("set enable_progress_bar = false")
+    return con
+
+
 def connect_work_db(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the work database with DuckDB's memory capped at REFORMWATCH_DUCKDB_MEMORY (default 2GB;
     beyond it DuckDB spills to disk). dbt's profile reads the same variable."""
-    con = duckdb.connect(str(path), read_only=read_only)
+    con = connect_quietly(path, read_only=read_only)
     con.execute(f"set memory_limit = '{os.environ.get('REFORMWATCH_DUCKDB_MEMORY', '2GB')}'")
     return con
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import duckdb
 
+from .config import connect_quietly
+
 log = logging.getLogger(__name__)
 
 RUN_COLUMNS = {  # column -> (type, description)
@@ -100,7 +102,7 @@ def republish_history(warehouse: Path, work_dir: Path) -> None:
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     if warehouse.is_file():
         shutil.copyfile(warehouse, tmp)
-    con = duckdb.connect(str(tmp))
+    con = connect_quietly(tmp)
     try:
         write_runs_table(con, "ops", read_runs(work_dir))
     finally:

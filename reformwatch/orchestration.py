@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 
-import duckdb
-
 from . import ops
-from .config import Settings
+from .config import Settings, connect_quietly
 from .pipeline import build_phase, ingest_phase, new_summary, parse_as_of, record_run, recorded, summarise
 
 log = logging.getLogger(__name__)
@@ -55,7 +53,7 @@ def build_step(settings: Settings, as_of: str | None = None) -> dict:
 
 def round_attention(settings: Settings) -> list[str]:
     """Late and missing units per round, in words, from the published warehouse."""
-    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    con = connect_quietly(settings.warehouse, read_only=True)
     try:
         rows = con.execute(
             """select round_id, check_name, string_agg(coalesce(unit_code, '?'), ', ' order by unit_code)

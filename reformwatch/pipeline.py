@@ -20,7 +20,7 @@ import duckdb
 
 from . import ops, sql_functions
 from .child_worker import no_gc_while_loading
-from .config import DBT_PROJECT_DIR, PROJECT_ROOT, Settings, connect_work_db
+from .config import DBT_PROJECT_DIR, PROJECT_ROOT, Settings, connect_quietly, connect_work_db
 from .contract import KINDS
 from .dbt_worker import DbtWorker
 from .ingest import IngestResult, ensure_schema, ingest
@@ -265,7 +265,7 @@ def _run_checks(
     if feedback.failed:
         discard_prepared_feedback(settings.reports_dir)
     try:
-        con = duckdb.connect(str(settings.work_db))
+        con = connect_quietly(settings.work_db)
         try:
             store_results(con, quality)
         finally:
@@ -338,7 +338,7 @@ def _publish_and_report(
     regenerate changed bulletins (`exam_unchanged`: the exam models were kept, so were the unit files)."""
     t2 = time.perf_counter()
     summary.rebuilt = True
-    con = duckdb.connect(str(settings.work_db), read_only=True)
+    con = connect_quietly(settings.work_db, read_only=True)
     try:
         summary.issues = dict(con.execute("select severity, count(*) from dq.issues group by 1").fetchall())
     finally:
@@ -435,7 +435,7 @@ def _deadline_passed(con: duckdb.DuckDBPyConnection, round_id: str, as_of: datet
 
 
 def summarise(summary: RunSummary) -> None:
-    con = duckdb.connect(str(summary.warehouse), read_only=True)
+    con = connect_quietly(summary.warehouse, read_only=True)
     try:
         summary.rounds, summary.units = con.execute(
             "select count(*), coalesce(sum(units_reported), 0) from marts.reform_round"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 
+from .config import connect_quietly
 from .csvload import sql_str
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ def stage(work_db: Path, warehouse: Path, analyst_copy: Path | None = None) -> S
     work_db is opened read-only, so the checks worker can read it meanwhile.
     """
     target, alias, redact = (analyst_copy, "pub_analyst", True) if analyst_copy else (warehouse, "pub", False)
-    con = duckdb.connect(str(work_db), read_only=True)
+    con = connect_quietly(work_db, read_only=True)
     try:
         tmp = _write_copy(con, target, alias, redact=redact, runs=None, skip=LATE)
     finally:
@@ -136,7 +137,7 @@ def complete(
     staged: Staged, work_db: Path, *, runs: list[dict] | None = None, hook: Callable[[str], None] | None = None
 ) -> None:
     """Add the LATE tables (and the run history) to a staged publication, then rename it into place."""
-    con = duckdb.connect(str(work_db), read_only=True)
+    con = connect_quietly(work_db, read_only=True)
     try:
         if staged.analyst_copy is None:
             _add_tables(con, staged.tmp, "pub", LATE, redact=False, runs=runs)

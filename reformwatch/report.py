@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from . import charts
-from .config import connect_work_db
+from .config import connect_quietly, connect_work_db
 from .csvload import sql_str
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ def _round_title(q: _Q, round_id: str, work_db: Path | None) -> tuple[str, str |
     """The round's title and the previous round (by deadline) from the work database, if readable."""
     if work_db and work_db.is_file():
         try:
-            wc = duckdb.connect(str(work_db), read_only=True)
+            wc = connect_quietly(work_db, read_only=True)
             try:
                 rounds = wc.execute(
                     "select round_id, title from staging.stg_landing__rounds order by deadline, round_id"
@@ -146,7 +146,7 @@ def _round_title(q: _Q, round_id: str, work_db: Path | None) -> tuple[str, str |
 
 
 def build_bulletin(warehouse: Path, round_id: str, work_db: Path | None = None) -> Bulletin:
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = connect_quietly(warehouse, read_only=True)
     try:
         return _build(_Q(con), round_id, work_db)
     finally:
@@ -780,7 +780,7 @@ def round_digests(warehouse: Path) -> dict[str, str]:
 
     Rows are hashed and the hashes added up (order-independent, no sort of the round's rows).
     """
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = connect_quietly(warehouse, read_only=True)
     try:
         hashed = {  # table -> what of its rows the bulletin depends on
             "marts.exam_unit_round": "r",

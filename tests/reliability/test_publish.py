@@ -66,3 +66,15 @@ def test_discarded_stage_leaves_nothing(tmp_path):
     work_database(work)
     publish.stage(work, warehouse).discard()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["work.duckdb"]
+
+
+def test_pipeline_connections_draw_no_progress_bar(tmp_path):
+    """DuckDB draws a progress bar on standard output for a query over 2 s, even into a log or a pipe;
+    the pipeline's connections turn it off so the run's output stays line by line."""
+    from reformwatch.config import connect_quietly, connect_work_db
+
+    for con in (connect_quietly(tmp_path / "a.duckdb"), connect_work_db(tmp_path / "b.duckdb", read_only=False)):
+        try:
+            assert con.execute("select current_setting('enable_progress_bar')").fetchone()[0] is False
+        finally:
+            con.close()
