@@ -1,9 +1,9 @@
 {{ per_file_incremental('exam') }}
 -- Partial aggregates of each exam sheet's counted rows, by rank level, with the examinees in each of 20
 -- equal score bins of the round's full marks (bin_examinees[1] is bin 0). The exam marts add these up
--- for the sheets in force instead of reading every row, so a resubmission costs one sheet. Incremental per file. The counted rows are the staging
--- rows except the exceptions that are not counted (errors, extra or conflicting copies): the checks
--- run once, in int_exam__file_exceptions.
+-- for the sheets in force instead of reading every row, so a resubmission costs one sheet. Incremental
+-- per file. The counted rows are the staging rows except the exceptions that are not counted (errors,
+-- extra or conflicting copies): the checks run once, in int_exam__file_exceptions.
 -- score_sum is exact (a decimal), so re-runs give bit-identical averages whatever the order of addition.
 -- One row per rank level, not per (rank level, bin): a national round has 300,000 rows here instead of
 -- 2,500,000, a smaller aggregate to build, store and add up.
