@@ -129,16 +129,45 @@ def warm_macros_file(work_db: Path) -> Path:
     return _macros_beside(_kept_parse(work_db)[0])
 
 
+# The configuration classes dbt validates at the start of every invocation (project, flags, profile,
+# credentials, selectors, packages) and of every data test. Each builds its JSON schema on first use in a
+# process: about 0.5 s in all, before dbt runs its first node.
+VALIDATED_CLASSES = (
+    "dbt.contracts.project.ProjectFlags",
+    "dbt.contracts.project.Project",
+    "dbt.contracts.project.Configuration",
+    "dbt.contracts.project.PackageConfig",
+    "dbt.contracts.project.ProfileConfig",
+    "dbt.contracts.selection.SelectorFile",
+    "dbt.adapters.duckdb.credentials.DuckDBCredentials",
+    "dbt.task.test.TestResultData",
+)
+
+
+def _build_json_schemas() -> None:
+    """Build (and keep: dbt caches them per class) the JSON schemas of VALIDATED_CLASSES."""
+    import importlib
+
+    for name in VALIDATED_CLASSES:
+        module, _, cls = name.rpartition(".")
+        try:
+            getattr(importlib.import_module(module), cls).json_schema()
+        except Exception:  # another dbt version may have moved a class: the build builds it when needed
+            log.debug("no JSON schema built for %s", name, exc_info=True)
+
+
 def warm_up(manifest: Any, work_db: Path) -> int:
     """Compile the Jinja macros the last build used (a list kept by run_dbt); the number compiled.
 
     dbt compiles a macro's template on first use in a process and keeps it. Compiling the hundred or so
     a build uses takes about 0.2 s here, before the build, but about 0.5 s inside a build, where it
-    competes with the build's threads. The dbt worker does it while the pipeline ingests. The work
+    competes with the build's threads. The JSON schemas dbt validates its configuration with are built
+    too (VALIDATED_CLASSES, 0.5 s). The dbt worker does it while the pipeline ingests. The work
     database is not touched.
     """
     from dbt_common.clients.jinja import template_cache
 
+    _build_json_schemas()
     try:
         uids = json.loads(warm_macros_file(work_db).read_text())
     except (OSError, ValueError):  # no build yet

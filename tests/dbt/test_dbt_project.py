@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
+import textwrap
 
 import duckdb
 import pytest
 from landing_builder import rows, run_pipeline
 
+from reformwatch import dbt_runner
 from reformwatch.config import SAMPLE_LANDING, Settings
 from reformwatch.dbt_runner import DbtError, run_dbt
 from reformwatch.dbt_worker import DbtWorker
@@ -241,6 +244,42 @@ def test_the_worker_compiles_the_macros_the_last_build_used(built, tmp_path):
     assert dbt_runner.warm_up(manifest, settings.work_db) == len(kept)
     assert {manifest.macros[uid].macro_sql for uid in kept} <= set(template_cache.file_cache)
     assert dbt_runner.warm_up(manifest, tmp_path / "never_built.duckdb") == 0
+
+
+def test_the_worker_builds_the_json_schemas_a_build_validates_with(built, tmp_path):
+    """In a fresh process: after warm_up, a build (the pipeline's incremental one) builds no JSON schema of
+    its own; a stale VALIDATED_CLASSES (a class dbt no longer validates, or one it started to) fails this."""
+    settings, _ = built
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(settings.work_db, work / settings.work_db.name)
+    code = textwrap.dedent(
+        f"""
+        import json, sys
+        from pathlib import Path
+        from dbt_common import dataclass_schema
+        from reformwatch import dbt_runner
+        built, real = [], dataclass_schema.build_json_schema
+        def recording(cls, *a, **kw):
+            built.append(cls.__module__ + "." + cls.__qualname__)
+            return real(cls, *a, **kw)
+        dataclass_schema.build_json_schema = recording
+        work = Path({str(work)!r})
+        db = work / {settings.work_db.name!r}
+        manifest = dbt_runner.parse_project(db, work)
+        built.clear()
+        dbt_runner.warm_up(manifest, db)
+        warm, built[:] = list(built), []
+        args = ["build", "--exclude-resource-type", "unit_test", "--no-write-json", "--exclude", "tag:registry"]
+        dbt_runner.run_dbt(args, db, work, env={{"REFORMWATCH_AS_OF": "2030-01-01T00:00:00+00:00"}}, manifest=manifest)
+        print(json.dumps([warm, built]))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    warm, during_build = json.loads(done.stdout.strip().splitlines()[-1])
+    assert sorted(warm) == sorted(dbt_runner.VALIDATED_CLASSES)
+    assert during_build == []
 
 
 def test_the_worker_leaves_the_folder_the_run_started_in_off_its_path(tmp_path, monkeypatch):
