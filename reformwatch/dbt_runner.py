@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -146,8 +147,6 @@ VALIDATED_CLASSES = (
 
 def _build_json_schemas() -> None:
     """Build (and keep: dbt caches them per class) the JSON schemas of VALIDATED_CLASSES."""
-    import importlib
-
     for name in VALIDATED_CLASSES:
         module, _, cls = name.rpartition(".")
         try:

@@ -202,6 +202,18 @@ def unchanged_kinds(pending_parts: str | None, built_parts: str | None) -> list[
     return [kind for kind in KINDS if kind in pending and pending[kind] == built.get(kind)]
 
 
+def dbt_build_args(full_refresh: bool, skip: list[str] | None = None) -> list[str]:
+    """The pipeline's `dbt build` arguments: models, seed and data tests; `skip` as in _dbt_build."""
+    args = ["build", "--exclude-resource-type", "unit_test", "--no-write-json"]  # the log has the results
+    args += ["--full-refresh"] if full_refresh else []
+    # An incremental build has the registries and models of the last successful build (a change in
+    # either makes it a full refresh), so the registries' views and their tests (tag registry) stand.
+    excluded = [] if full_refresh else ["tag:registry", *(f"tag:{kind}" for kind in skip or [])]
+    if excluded:
+        args += ["--exclude", *excluded]
+    return args
+
+
 def _dbt_build(
     settings: Settings,
     dbt: DbtWorker,
@@ -225,14 +237,7 @@ def _dbt_build(
         )
     say(f"build: dbt build (staging -> intermediate -> marts, dq; {how}) ...")
     _crash_point("dbt")
-    args = ["build", "--exclude-resource-type", "unit_test", "--no-write-json"]  # the log has the results
-    args += ["--full-refresh"] if full_refresh else []
-    # An incremental build has the registries and models of the last successful build (a change in
-    # either makes it a full refresh), so the registries' views and their tests (tag registry) stand.
-    excluded = [] if full_refresh else ["tag:registry", *(f"tag:{kind}" for kind in skip or [])]
-    if excluded:
-        args += ["--exclude", *excluded]
-    res = dbt.run(args, env={"REFORMWATCH_AS_OF": as_of.isoformat()})
+    res = dbt.run(dbt_build_args(full_refresh, skip), env={"REFORMWATCH_AS_OF": as_of.isoformat()})
     summary.phases["dbt"] = time.perf_counter() - t1
     con = _connect_work(settings)
     try:

@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import os
-import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -143,9 +142,8 @@ def preload():
     """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     warnings.filterwarnings("ignore", module="great_expectations")
-    if "great_expectations" not in sys.modules:
-        for name in GX_UNUSED_MODULES:
-            defer(name)
+    for name in GX_UNUSED_MODULES:  # nothing changes once GX (and with it these modules) is imported
+        defer(name)
     import great_expectations as gx
 
     return gx

@@ -101,8 +101,6 @@ def test_dbt_unit_tests_pass(built):
 def test_a_wrong_definition_fails_the_unit_tests(built, tmp_path, monkeypatch):
     """The unit tests can fail: a copy of the project with pass = score > pass_mark is caught."""
 
-    from reformwatch import dbt_runner
-
     settings, _ = built
     project = tmp_path / "dbt_project"
     shutil.copytree(dbt_runner.DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
@@ -186,8 +184,6 @@ def test_a_parsed_project_is_kept_until_a_project_file_changes(built, tmp_path, 
     dbt flag or environment variable a model reads is parsed again."""
     from dbt.cli.main import dbtRunner
 
-    from reformwatch import dbt_runner
-
     settings, _ = built
     monkeypatch.setenv("REFORMWATCH_CACHE_DIR", str(tmp_path / "cache"))
     project = tmp_path / "dbt_project"
@@ -234,8 +230,6 @@ def test_the_worker_compiles_the_macros_the_last_build_used(built, tmp_path):
     """A build keeps the list of macros it compiled; warm_up compiles them in a fresh process's cache."""
     from dbt_common.clients.jinja import template_cache
 
-    from reformwatch import dbt_runner
-
     settings, _ = built
     kept = json.loads(dbt_runner.warm_macros_file(settings.work_db).read_text())
     assert {"macro.dbt_duckdb.materialization_table_duckdb", "macro.dbt.materialization_test_default"} <= set(kept)
@@ -259,6 +253,7 @@ def test_the_worker_builds_the_json_schemas_a_build_validates_with(built, tmp_pa
         from pathlib import Path
         from dbt_common import dataclass_schema
         from reformwatch import dbt_runner
+        from reformwatch.pipeline import dbt_build_args
         built, real = [], dataclass_schema.build_json_schema
         def recording(cls, *a, **kw):
             built.append(cls.__module__ + "." + cls.__qualname__)
@@ -270,7 +265,7 @@ def test_the_worker_builds_the_json_schemas_a_build_validates_with(built, tmp_pa
         built.clear()
         dbt_runner.warm_up(manifest, db)
         warm, built[:] = list(built), []
-        args = ["build", "--exclude-resource-type", "unit_test", "--no-write-json", "--exclude", "tag:registry"]
+        args = dbt_build_args(full_refresh=False)
         dbt_runner.run_dbt(args, db, work, env={{"REFORMWATCH_AS_OF": "2030-01-01T00:00:00+00:00"}}, manifest=manifest)
         print(json.dumps([warm, built]))
         """
