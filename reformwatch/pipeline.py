@@ -393,13 +393,19 @@ def new_summary(settings: Settings, as_of: datetime, trigger: str = "cli") -> Ru
     return RunSummary(uuid.uuid4().hex[:12], as_of, settings.warehouse, trigger=trigger, landing=settings.landing)
 
 
-def run(settings: Settings, as_of: datetime, say: Say = log.info, trigger: str = "cli") -> RunSummary:
+def run(
+    settings: Settings, as_of: datetime, say: Say = log.info, trigger: str = "cli", dbt: DbtWorker | None = None
+) -> RunSummary:
     """Ingest, build, check and publish one warehouse; record the run, failed or not.
 
-    Raises PipelineError (and subclasses), RegistryError, DbtError or LockTimeout when it cannot run.
+    `dbt`: a worker the caller started (and stops) for settings.work_db, e.g. before its own imports;
+    without one, one starts here. Raises PipelineError (and subclasses), RegistryError, DbtError or
+    LockTimeout when it cannot run.
     """
     summary = new_summary(settings, as_of, trigger)
-    with recorded(settings, summary, say), DbtWorker(settings.work_db, settings.work_dir) as dbt:
+    with recorded(settings, summary, say), contextlib.ExitStack() as stack:
+        if dbt is None:
+            dbt = stack.enter_context(DbtWorker(settings.work_db, settings.work_dir))
         if ingest_phase(settings, as_of, summary, say):  # meanwhile the worker parses the dbt project
             build_phase(settings, as_of, summary, say, dbt)
         else:

@@ -58,3 +58,25 @@ def test_run_prints_progress_and_summary_with_env_defaults(tmp_path):
         "run", "--as-of", "2024-07-15", env={"REFORMWATCH_LANDING": str(land.root), "REFORMWATCH_WAREHOUSE": str(wh)}
     )
     assert again.returncode == 0 and "nothing new" in again.stdout
+
+
+def test_run_starts_the_dbt_worker_before_importing_the_pipeline(tmp_path):
+    """dbt's import in the worker is a run's longest fixed cost: `run` starts the worker before its own
+    imports and hands it to the pipeline, which starts no second one (here the run then fails early)."""
+    probe = f"""
+import sys
+from reformwatch import cli, dbt_worker
+
+started = []
+
+class Recording(dbt_worker.DbtWorker):
+    def __init__(self, *args, **kwargs):
+        started.append("reformwatch.pipeline" in sys.modules)
+        super().__init__(*args, **kwargs)
+
+dbt_worker.DbtWorker = Recording
+code = cli.main(["run", "--landing", {str(tmp_path / "nope")!r}, "--warehouse", {str(tmp_path / "w.duckdb")!r}])
+print(code, started)
+"""
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip().splitlines()[-1] == "1 [False]", out.stderr[-2000:]

@@ -242,14 +242,16 @@ def test_the_worker_compiles_the_macros_the_last_build_used(built, tmp_path):
 
 def test_the_worker_builds_the_json_schemas_a_build_validates_with(built, tmp_path):
     """In a fresh process: after warm_up, a build (the pipeline's incremental one) builds no JSON schema of
-    its own; a stale VALIDATED_CLASSES (a class dbt no longer validates, or one it started to) fails this."""
+    its own; a stale VALIDATED_CLASSES (a class dbt no longer validates, or one it started to) fails this.
+    Nor does the build have inspect map the files of modules loaded before it (dbt-duckdb's behaviour flags
+    call inspect.stack())."""
     settings, _ = built
     work = tmp_path / "work"
     work.mkdir()
     shutil.copy(settings.work_db, work / settings.work_db.name)
     code = textwrap.dedent(
         f"""
-        import json, sys
+        import inspect, json, sys
         from pathlib import Path
         from dbt_common import dataclass_schema
         from reformwatch import dbt_runner
@@ -265,16 +267,19 @@ def test_the_worker_builds_the_json_schemas_a_build_validates_with(built, tmp_pa
         built.clear()
         dbt_runner.warm_up(manifest, db)
         warm, built[:] = list(built), []
+        mapped, loaded = len(inspect.modulesbyfile), len(sys.modules)
         args = dbt_build_args(full_refresh=False)
         dbt_runner.run_dbt(args, db, work, env={{"REFORMWATCH_AS_OF": "2030-01-01T00:00:00+00:00"}}, manifest=manifest)
-        print(json.dumps([warm, built]))
+        mapped = len(inspect.modulesbyfile) - mapped  # a module's file: up to two keys (as named, real path)
+        print(json.dumps([warm, built, mapped, len(sys.modules) - loaded]))
         """
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
-    warm, during_build = json.loads(done.stdout.strip().splitlines()[-1])
+    warm, during_build, mapped, imported = json.loads(done.stdout.strip().splitlines()[-1])
     assert sorted(warm) == sorted(dbt_runner.VALIDATED_CLASSES)
     assert during_build == []
+    assert mapped <= 2 * imported  # only modules the build imported itself (without warm_up: over 1,000)
 
 
 def test_the_worker_leaves_the_folder_the_run_started_in_off_its_path(tmp_path, monkeypatch):
