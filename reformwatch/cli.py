@@ -33,7 +33,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     # dbt's import in the worker is the longest fixed cost of a run: it starts before the pipeline's own
-    # imports (about 0.2 s), which a small run would otherwise wait for
+    # imports (about 0.2 s), which a small run would otherwise wait for. Until the run holds the refresh
+    # lock and asks for a build, the worker only parses the project, in a target folder of its own.
     with DbtWorker(settings.work_db, settings.work_dir) as dbt:
         from .dbt_runner import DbtError
         from .pipeline import PipelineError, parse_as_of, run

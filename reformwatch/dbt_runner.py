@@ -162,7 +162,7 @@ def _map_module_files() -> None:
     dbt-duckdb's adapter names the source of its behaviour flags with inspect.stack() when it registers,
     in every invocation: in a fresh process that maps each loaded module's file first (about 0.15 s,
     before dbt runs its first node)."""
-    inspect.getmodule(sys._getframe())
+    inspect.getmodule(inspect.currentframe())
 
 
 def warm_up(manifest: Any, work_db: Path) -> int:
