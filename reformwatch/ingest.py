@@ -72,6 +72,7 @@ class IngestResult:
     rows_loaded: int = 0
     changed_rounds: set[str] = field(default_factory=set)
     kind_signatures: dict[str, str] = field(default_factory=dict)  # kind -> digest of its files in the scan
+    round_signatures: dict[str, str] = field(default_factory=dict)  # round folder -> digest of its files
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -236,15 +237,20 @@ def _update_landing_files(con: duckdb.DuckDBPyConnection, assigned: dict[int, in
     con.execute("drop table landing_added")
 
 
-def _kind_signatures(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """kind -> a digest of its files in the scan (path, file_id, rejection), in scan order."""
-    got = dict(
+def _signatures(con: duckdb.DuckDBPyConnection, by: str) -> dict[str, str]:
+    """`by` (kind or round_id) -> a digest of its files in the scan (path, file_id, rejection), in scan order."""
+    return dict(
         con.execute(
-            """select kind, sha256(string_agg(path || chr(0) || coalesce(file_id::varchar, '-') || chr(0)
+            f"""select {by}, sha256(string_agg(path || chr(0) || coalesce(file_id::varchar, '-') || chr(0)
                                               || coalesce(check_name, '-'), chr(10) order by idx))
-               from landing_scan group by kind"""
+               from landing_scan group by {by}"""
         ).fetchall()
     )
+
+
+def _kind_signatures(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """kind -> a digest of its files in the scan (path, file_id, rejection), in scan order."""
+    got = _signatures(con, "kind")
     return {kind: got.get(kind, "") for kind in KINDS}
 
 
@@ -371,5 +377,6 @@ def ingest(
         log.warning("%d landed file(s) could not be opened, e.g. %s", len(unopenable), unopenable[0][0])
     _update_landing_files(con, assigned, loaded_at)
     result.kind_signatures = _kind_signatures(con)
+    result.round_signatures = _signatures(con, "round_id")
     con.execute("drop table landing_scan")
     return result

@@ -135,7 +135,11 @@ def ingest_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: 
             passed = sorted(r for r in registry.rounds if _deadline_passed(con, r, as_of))
             registries = registry_fingerprint(landing, registry.rounds)
             common = hashlib.sha256("|".join([registries, *passed]).encode()).hexdigest()
-            parts = json.dumps({**result.kind_signatures, "common": common}, sort_keys=True)
+            rounds = {  # a round's files and whether its deadline has passed: what its rows depend on
+                r: f"{result.round_signatures.get(r, '')}|{'passed' if r in passed else 'open'}"
+                for r in {*registry.rounds, *result.round_signatures}
+            }
+            parts = json.dumps({**result.kind_signatures, "common": common, "rounds": rounds}, sort_keys=True)
             signature = hashlib.sha256(parts.encode()).hexdigest()  # of everything the build depends on
             con.execute(
                 "update raw.pipeline_state set ingested_signature = ?, registry_fingerprint = ?, ingested_parts = ?",
@@ -181,8 +185,9 @@ def build_phase(
         finally:
             con.close()
         unchanged = [] if full_refresh else unchanged_kinds(pending_parts, built_parts)
+        rounds = None if full_refresh else changed_rounds(pending_parts, built_parts)
         with CheckpointWorker() as checks:  # GX imports in a child process while dbt builds
-            _dbt_build(settings, dbt, as_of, full_refresh, basis, summary, say, skip=unchanged)
+            _dbt_build(settings, dbt, as_of, full_refresh, basis, summary, say, skip=unchanged, rounds=rounds)
             _crash_point("checks")
             staged = _run_checks(settings, checks, summary, say, exam_unchanged="exam" in unchanged)
             _publish_and_report(settings, summary, say, staged, exam_unchanged="exam" in unchanged)
@@ -191,6 +196,16 @@ def build_phase(
             con.execute("update raw.pipeline_state set built_signature = ?, built_parts = ?", [pending, pending_parts])
         finally:
             con.close()
+
+
+def changed_rounds(pending_parts: str | None, built_parts: str | None) -> list[str] | None:
+    """The rounds whose files, or whether their deadline has passed, changed since the last successful
+    build (a round gone from the landing zone and the registry included): the rounds an incremental build
+    rebuilds the roll-up models of (dbt macro by_round). None when that is not known: every round."""
+    pending, built = json.loads(pending_parts or "{}").get("rounds"), json.loads(built_parts or "{}").get("rounds")
+    if pending is None or built is None:
+        return None
+    return sorted(r for r in pending.keys() | built.keys() if pending.get(r) != built.get(r))
 
 
 def unchanged_kinds(pending_parts: str | None, built_parts: str | None) -> list[str]:
@@ -223,21 +238,28 @@ def _dbt_build(
     summary: RunSummary,
     say: Say,
     skip: list[str] | None = None,
+    rounds: list[str] | None = None,
 ) -> None:
     """dbt build of models, seed and data tests; a full refresh when models or registries changed.
 
     `skip`: kinds whose models (dbt tag = kind) are left as they are because none of their files changed.
+    `rounds`: in an incremental build, the rounds whose rows the roll-up models rebuild (None: every round).
     """
     t1 = time.perf_counter()
+    env = {"REFORMWATCH_AS_OF": as_of.isoformat()}
     if full_refresh:
         how = "full refresh: first build, or models or registries changed"
     else:
         how = "incremental; registry models kept" + "".join(
             f"; {kind} models kept: no {kind} file changed" for kind in skip or []
         )
+        if rounds is not None:
+            env["REFORMWATCH_REBUILD_ROUNDS"] = json.dumps(rounds)
+            named = ", ".join(rounds[:5]) + (f" and {len(rounds) - 5} more" if len(rounds) > 5 else "")
+            how += f"; rounds rebuilt: {named or 'none'}"
     say(f"build: dbt build (staging -> intermediate -> marts, dq; {how}) ...")
     _crash_point("dbt")
-    res = dbt.run(dbt_build_args(full_refresh, skip), env={"REFORMWATCH_AS_OF": as_of.isoformat()})
+    res = dbt.run(dbt_build_args(full_refresh, skip), env=env)
     summary.phases["dbt"] = time.perf_counter() - t1
     con = _connect_work(settings)
     try:

@@ -461,6 +461,9 @@ def _store(con: duckdb.DuckDBPyConnection, result: QualityResult) -> None:
     )
     for column, text in RESULT_DOCS.items():
         con.execute(f"comment on column dq.expectation_results.{column} is '{text}'")
+    # dq.issues keeps the rows of rounds an incremental build did not rebuild (dbt macro by_round): the
+    # failed expectations of every round are added again from this result, which holds every round
+    con.execute("delete from dq.issues where source = 'expectations'")
     if not result.rows:
         return
     insert_columns(con, "dq.expectation_results", {c: [r[c] for r in result.rows] for c in RESULT_COLUMNS})

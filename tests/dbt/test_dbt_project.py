@@ -232,7 +232,8 @@ def test_the_worker_compiles_the_macros_the_last_build_used(built, tmp_path):
 
     settings, _ = built
     kept = json.loads(dbt_runner.warm_macros_file(settings.work_db).read_text())
-    assert {"macro.dbt_duckdb.materialization_table_duckdb", "macro.dbt.materialization_test_default"} <= set(kept)
+    used = {"macro.dbt_duckdb.materialization_incremental_duckdb", "macro.dbt.materialization_test_default"}
+    assert used <= set(kept)
     manifest = dbt_runner.parse_project(settings.work_db, settings.work_dir)
     template_cache.clear()
     assert dbt_runner.warm_up(manifest, settings.work_db) == len(kept)

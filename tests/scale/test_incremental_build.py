@@ -10,6 +10,7 @@ from landing_builder import AFTER_DEADLINE, Landing, exam_rows, warehouse_snapsh
 
 from reformwatch.config import Settings
 from reformwatch.pipeline import parse_as_of, run
+from reformwatch.synth import synth
 
 TABLES = (
     "marts.exam_unit_round",
@@ -87,3 +88,72 @@ def test_incremental_builds_equal_full_builds(tmp_path):
     rounds.write_text(rounds.read_text().replace(",45,100,30,", ",45,60,30,"), encoding="utf-8")
     assert any("full refresh" in m for m in refresh(land.root, wh))
     assert_same_as_full_build(land, wh, tmp_path, "registry")
+
+
+MARKED = {  # roll-up tables: a text column with no data test on its value, and the rows dbt builds
+    "marts.reform_unit_round": ("unit_name", "true"),
+    "marts.exam_unit_round": ("unit_name", "true"),
+    "marts.unit_round_sources": ("unit_name", "true"),
+    "dq.issues": ("detail", "source <> 'expectations'"),  # the checks add those of every round again
+}
+
+
+def test_an_incremental_build_rebuilds_the_rounds_that_changed_only(tmp_path):
+    """Two rounds. An incremental build rewrites the roll-up models' rows of the round with a changed file,
+    or whose deadline has passed since the last build, and leaves the other round's rows as they are
+    (marked here in the work database); the tables then equal a full build of the same landing zone."""
+    land = tmp_path / "landing"
+    synth(land, units=12, examinees_per_unit=4, rounds=2, fault_rate=0.3, seed=3)
+    settings = Settings(landing=land, warehouse=tmp_path / "w.duckdb")
+    between, after = "2025-01-01T00:00:00+08:00", "2026-01-01T00:00:00+08:00"  # S2024-R1's deadline, then S2025-R1's
+
+    def refresh(as_of: str) -> list[str]:
+        log: list[str] = []
+        run(settings, parse_as_of(as_of), say=log.append)
+        return log
+
+    def marks(round_id: str) -> int:
+        con = duckdb.connect(str(settings.work_db), read_only=True)
+        try:
+            counts = [
+                f"select count(*) from {t} where round_id = $1 and {c} like '% (kept)'" for t, (c, _) in MARKED.items()
+            ]
+            return sum(con.execute(q, [round_id]).fetchone()[0] for q in counts)
+        finally:
+            con.close()
+
+    def same_as_full_build(as_of: str, name: str) -> None:
+        con = duckdb.connect(str(settings.work_db))
+        for table, (column, _) in MARKED.items():
+            con.execute(f"update {table} set {column} = replace({column}, ' (kept)', '')")
+        con.close()
+        fresh = tmp_path / f"full-{name}" / "w.duckdb"
+        run(Settings(landing=land, warehouse=fresh), parse_as_of(as_of), say=lambda _: None)
+        assert warehouse_snapshot(settings.work_db, TABLES) == warehouse_snapshot(fresh, TABLES), name
+
+    def mark_every_round() -> None:
+        con = duckdb.connect(str(settings.work_db))
+        for table, (column, rows) in MARKED.items():
+            con.execute(f"update {table} set {column} = {column} || ' (kept)' where {rows}")
+        con.close()
+
+    assert any("full refresh" in m for m in refresh(between))
+    mark_every_round()
+    before = marks("S2024-R1")
+    assert before > 0 and marks("S2025-R1") > 0
+
+    # a progress return and an exam sheet resubmitted in S2025-R1
+    for kind in ("progress", "exam"):
+        original = sorted(p for p in (land / "S2025-R1" / kind).glob("U*.csv") if "__" not in p.stem)[0]
+        shutil.copy(original, original.with_name(f"{original.stem}__v9.csv"))
+    log = refresh(between)
+    assert any("rounds rebuilt: S2025-R1)" in m for m in log), log
+    assert marks("S2024-R1") == before and marks("S2025-R1") == 0
+    same_as_full_build(between, "resubmission")
+
+    # no file changes, but S2025-R1's deadline passes: its missing-submission issues appear
+    mark_every_round()
+    log = refresh(after)
+    assert any("rounds rebuilt: S2025-R1)" in m for m in log), log
+    assert marks("S2024-R1") == before and marks("S2025-R1") == 0
+    same_as_full_build(after, "deadline")

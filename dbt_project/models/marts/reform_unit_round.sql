@@ -1,4 +1,6 @@
 -- One row per (round, unit) with a valid progress version in force.
+{{ by_round() }}
+select * from (
 select
     p.round_id::varchar as round_id,
     p.unit_code::varchar as unit_code,
@@ -30,3 +32,5 @@ select
     p.path::varchar as source_file
 from {{ ref('int_progress__in_force') }} as p
 inner join {{ ref('stg_landing__units') }} as u on u.unit_code = p.unit_code
+) as by_round
+where {{ rebuilt_rounds() }}
