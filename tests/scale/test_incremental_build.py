@@ -3,13 +3,14 @@ of the same landing zone."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import duckdb
 from landing_builder import AFTER_DEADLINE, Landing, exam_rows, warehouse_snapshot
 
 from reformwatch.config import Settings
-from reformwatch.pipeline import parse_as_of, run
+from reformwatch.pipeline import changed_rounds, parse_as_of, run
 from reformwatch.synth import synth
 
 TABLES = (
@@ -157,3 +158,14 @@ def test_an_incremental_build_rebuilds_the_rounds_that_changed_only(tmp_path):
     assert any("rounds rebuilt: S2025-R1)" in m for m in log), log
     assert marks("S2024-R1") == before and marks("S2025-R1") == 0
     same_as_full_build(after, "deadline")
+
+
+def test_changed_rounds_are_those_whose_digest_differs_or_unknown():
+    """The rounds an incremental build rolls up again: a changed, new or gone round; None (every round) when
+    the last build kept no digests (a warehouse built before they were kept)."""
+    built = json.dumps({"rounds": {"R1": "a|passed", "R2": "b|open", "R3": "c|open"}})
+    pending = json.dumps({"rounds": {"R1": "a|passed", "R2": "b|passed", "R4": "d|open"}})
+    assert changed_rounds(pending, built) == ["R2", "R3", "R4"]
+    assert changed_rounds(built, built) == []
+    assert changed_rounds(pending, json.dumps({"exam": "x"})) is None
+    assert changed_rounds(pending, None) is None
