@@ -98,6 +98,12 @@ REDACTED = {
 # Tables the checks write (store_results), after the rest of the warehouse is final.
 LATE = tuple(REDACTED)
 
+# Published in this order: dq.issues as a full dbt build orders it. An incremental build appends the rows
+# of the rounds it rebuilt (dbt macro by_round), and the checks append failed expectations.
+PUBLISHED_ORDER = {
+    ("dq", "issues"): "round_id, unit_code nulls first, source, file_path, row_number nulls first, check_name"
+}
+
 
 @dataclass
 class Staged:
@@ -257,8 +263,10 @@ def _create_tables(
 ) -> None:
     create = "create or replace table" if replace else "create table"
     for schema, table in tables:
-        source = REDACTED.get((schema, table)) if redact else None
-        con.execute(f"{create} {alias}.{schema}.{table} as {source or f'select * from {schema}.{table}'}")
+        source = (REDACTED.get((schema, table)) if redact else None) or f"select * from {schema}.{table}"
+        if (schema, table) in PUBLISHED_ORDER:
+            source = f"select * from ({source}) order by {PUBLISHED_ORDER[(schema, table)]}"
+        con.execute(f"{create} {alias}.{schema}.{table} as {source}")
 
 
 def _write_runs(con: duckdb.DuckDBPyConnection, alias: str, runs: list[dict] | None) -> None:

@@ -11,6 +11,7 @@ from landing_builder import AFTER_DEADLINE, Landing, exam_rows, warehouse_snapsh
 
 from reformwatch.config import Settings
 from reformwatch.pipeline import changed_rounds, parse_as_of, run
+from reformwatch.publish import PUBLISHED_ORDER
 from reformwatch.synth import synth
 
 TABLES = (
@@ -158,6 +159,22 @@ def test_an_incremental_build_rebuilds_the_rounds_that_changed_only(tmp_path):
     assert any("rounds rebuilt: S2025-R1)" in m for m in log), log
     assert marks("S2024-R1") == before and marks("S2025-R1") == 0
     same_as_full_build(after, "deadline")
+
+    # a resubmission in the first round: its rebuilt rows follow the second round's in the work database,
+    # but the published dq.issues is in the order of a full build
+    original = sorted(p for p in (land / "S2024-R1" / "progress").glob("U*.csv") if "__" not in p.stem)[0]
+    shutil.copy(original, original.with_name(f"{original.stem}__v9.csv"))
+    assert any("rounds rebuilt: S2024-R1)" in m for m in refresh(after))
+    for published in (settings.warehouse, settings.analyst_warehouse):  # in the order of a full build
+        con = duckdb.connect(str(published), read_only=True)
+        stored, ordered = (
+            con.execute(
+                f"select round_id, unit_code, source, file_path, row_number, check_name from dq.issues {o}"
+            ).fetchall()
+            for o in ("", f"order by {PUBLISHED_ORDER[('dq', 'issues')]}")
+        )
+        con.close()
+        assert stored == ordered and len({r[0] for r in stored}) == 2
 
 
 def test_changed_rounds_are_those_whose_digest_differs_or_unknown():
