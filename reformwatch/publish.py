@@ -101,7 +101,14 @@ LATE = tuple(REDACTED)
 # Published in this order: dq.issues as a full dbt build orders it. An incremental build appends the rows
 # of the rounds it rebuilt (dbt macro by_round), and the checks append failed expectations.
 PUBLISHED_ORDER = {
-    ("dq", "issues"): "round_id, unit_code nulls first, source, file_path, row_number nulls first, check_name"
+    ("dq", "issues"): (
+        "round_id",
+        "unit_code nulls first",
+        "source",
+        "file_path",
+        "row_number nulls first",
+        "check_name",
+    )
 }
 
 
@@ -264,9 +271,23 @@ def _create_tables(
     create = "create or replace table" if replace else "create table"
     for schema, table in tables:
         source = (REDACTED.get((schema, table)) if redact else None) or f"select * from {schema}.{table}"
-        if (schema, table) in PUBLISHED_ORDER:
-            source = f"select * from ({source}) order by {PUBLISHED_ORDER[(schema, table)]}"
-        con.execute(f"{create} {alias}.{schema}.{table} as {source}")
+        con.execute(f"{create} {alias}.{schema}.{table} as {_in_published_order(con, schema, table, source)}")
+
+
+def _in_published_order(con: duckdb.DuckDBPyConnection, schema: str, table: str, source: str) -> str:
+    """`source` ordered by the PUBLISHED_ORDER keys of the table that it has (all of them in a warehouse)."""
+    keys = PUBLISHED_ORDER.get((schema, table), ())
+    if keys:
+        have = {
+            c
+            for (c,) in con.execute(
+                "select column_name from duckdb_columns() "
+                "where database_name = current_database() and schema_name = ? and table_name = ?",
+                [schema, table],
+            ).fetchall()
+        }
+        keys = tuple(k for k in keys if k.split()[0] in have)
+    return f"select * from ({source}) order by {', '.join(keys)}" if keys else source
 
 
 def _write_runs(con: duckdb.DuckDBPyConnection, alias: str, runs: list[dict] | None) -> None:

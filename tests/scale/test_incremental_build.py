@@ -171,7 +171,7 @@ def test_an_incremental_build_rebuilds_the_rounds_that_changed_only(tmp_path):
             con.execute(
                 f"select round_id, unit_code, source, file_path, row_number, check_name from dq.issues {o}"
             ).fetchall()
-            for o in ("", f"order by {PUBLISHED_ORDER[('dq', 'issues')]}")
+            for o in ("", "order by " + ", ".join(PUBLISHED_ORDER[("dq", "issues")]))
         )
         con.close()
         assert stored == ordered and len({r[0] for r in stored}) == 2
