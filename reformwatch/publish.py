@@ -271,22 +271,12 @@ def _create_tables(
     create = "create or replace table" if replace else "create table"
     for schema, table in tables:
         source = (REDACTED.get((schema, table)) if redact else None) or f"select * from {schema}.{table}"
-        con.execute(f"{create} {alias}.{schema}.{table} as {_in_published_order(con, schema, table, source)}")
+        con.execute(f"{create} {alias}.{schema}.{table} as {_in_published_order(schema, table, source)}")
 
 
-def _in_published_order(con: duckdb.DuckDBPyConnection, schema: str, table: str, source: str) -> str:
-    """`source` ordered by the PUBLISHED_ORDER keys of the table that it has (all of them in a warehouse)."""
-    keys = PUBLISHED_ORDER.get((schema, table), ())
-    if keys:
-        have = {
-            c
-            for (c,) in con.execute(
-                "select column_name from duckdb_columns() "
-                "where database_name = current_database() and schema_name = ? and table_name = ?",
-                [schema, table],
-            ).fetchall()
-        }
-        keys = tuple(k for k in keys if k.split()[0] in have)
+def _in_published_order(schema: str, table: str, source: str) -> str:
+    """`source`, ordered by the table's PUBLISHED_ORDER if it has one."""
+    keys = PUBLISHED_ORDER.get((schema, table))
     return f"select * from ({source}) order by {', '.join(keys)}" if keys else source
 
 

@@ -19,7 +19,8 @@ def work_database(path: Path) -> None:
         "create table dq.checks as select 'score_out_of_range' as check_name, 'score outside 0..100' as description"
     )
     con.execute(
-        "create table dq.issues as select 'exam' as source, 'R1/exam/AIC.csv' as file_path, 7 as row_number, "
+        "create table dq.issues as select 'R1' as round_id, 'AIC' as unit_code, 'exam' as source, "
+        "'R1/exam/AIC.csv' as file_path, 7 as row_number, "
         "'score_out_of_range' as check_name, 'examinee E001 scored 105' as detail"
     )
     con.execute("create table dq.expectation_results as select 'exam_rows' as suite, ['E001'] as unexpected_examples")
