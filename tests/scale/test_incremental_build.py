@@ -27,15 +27,15 @@ TABLES = (
 )
 
 
-def refresh(landing, warehouse) -> list[str]:
+def refresh(landing, warehouse, as_of: str = AFTER_DEADLINE) -> list[str]:
     log: list[str] = []
-    run(Settings(landing=landing, warehouse=warehouse), parse_as_of(AFTER_DEADLINE), say=log.append)
+    run(Settings(landing=landing, warehouse=warehouse), parse_as_of(as_of), say=log.append)
     return log
 
 
-def assert_same_as_full_build(land: Landing, incremental_wh, tmp_path, name: str) -> None:
+def assert_same_as_full_build(landing, incremental_wh, tmp_path, name: str, as_of: str = AFTER_DEADLINE) -> None:
     fresh = tmp_path / f"full-{name}" / "w.duckdb"
-    log = refresh(land.root, fresh)
+    log = refresh(landing, fresh, as_of)
     assert any("full refresh" in m for m in log)
     assert warehouse_snapshot(incremental_wh, TABLES) == warehouse_snapshot(fresh, TABLES), name
     shutil.rmtree(fresh.parent)
@@ -54,19 +54,19 @@ def test_incremental_builds_equal_full_builds(tmp_path):
     land.progress("CCC", "CCC__v2.csv", service_items_online="many")  # a rejected one: v1 stays in force
     log = refresh(land.root, wh)
     assert any("incremental; registry models kept" in m for m in log) and not any("full refresh" in m for m in log)
-    assert_same_as_full_build(land, wh, tmp_path, "resubmission")
+    assert_same_as_full_build(land.root, wh, tmp_path, "resubmission")
 
     # one kind changes: the other kind's models are kept as they are, and still equal a full build
     land.progress("BBB", "BBB__v2.csv", service_items_online=39)
     log = refresh(land.root, wh)
     assert any("exam models kept: no exam file changed" in m for m in log)
     assert not any("progress models kept" in m for m in log)
-    assert_same_as_full_build(land, wh, tmp_path, "progress only")
+    assert_same_as_full_build(land.root, wh, tmp_path, "progress only")
     land.exam("CCC", "CCC__v2.csv", rows=exam_rows("CCC", scores=[55, 65, 75]))
     log = refresh(land.root, wh)
     assert any("progress models kept: no progress file changed" in m for m in log)
     assert not any("exam models kept" in m for m in log)
-    assert_same_as_full_build(land, wh, tmp_path, "exam only")
+    assert_same_as_full_build(land.root, wh, tmp_path, "exam only")
 
     # a version removed from the landing zone: its rows leave the incremental table
     (land.root / land.round_id / "exam" / "BBB__v2.csv").unlink()
@@ -74,7 +74,7 @@ def test_incremental_builds_equal_full_builds(tmp_path):
     (land.root / land.round_id / "exam" / "CCC__v2.csv").unlink()
     (land.root / land.round_id / "progress" / "AAA__v2.csv").unlink()
     refresh(land.root, wh)
-    assert_same_as_full_build(land, wh, tmp_path, "removal")
+    assert_same_as_full_build(land.root, wh, tmp_path, "removal")
     work = duckdb.connect(str(Settings(landing=land.root, warehouse=wh).work_db), read_only=True)
     try:
         kept = work.execute("select distinct path from intermediate.int_exam__file_exceptions order by 1").fetchall()
@@ -89,7 +89,7 @@ def test_incremental_builds_equal_full_builds(tmp_path):
     rounds = land.root / "rounds.csv"
     rounds.write_text(rounds.read_text().replace(",45,100,30,", ",45,60,30,"), encoding="utf-8")
     assert any("full refresh" in m for m in refresh(land.root, wh))
-    assert_same_as_full_build(land, wh, tmp_path, "registry")
+    assert_same_as_full_build(land.root, wh, tmp_path, "registry")
 
 
 MARKED = {  # roll-up tables: a text column with no data test on its value, and the rows dbt builds
@@ -109,11 +109,6 @@ def test_an_incremental_build_rebuilds_the_rounds_that_changed_only(tmp_path):
     settings = Settings(landing=land, warehouse=tmp_path / "w.duckdb")
     between, after = "2025-01-01T00:00:00+08:00", "2026-01-01T00:00:00+08:00"  # S2024-R1's deadline, then S2025-R1's
 
-    def refresh(as_of: str) -> list[str]:
-        log: list[str] = []
-        run(settings, parse_as_of(as_of), say=log.append)
-        return log
-
     def marks(round_id: str) -> int:
         con = duckdb.connect(str(settings.work_db), read_only=True)
         try:
@@ -129,9 +124,7 @@ def test_an_incremental_build_rebuilds_the_rounds_that_changed_only(tmp_path):
         for table, (column, _) in MARKED.items():
             con.execute(f"update {table} set {column} = replace({column}, ' (kept)', '')")
         con.close()
-        fresh = tmp_path / f"full-{name}" / "w.duckdb"
-        run(Settings(landing=land, warehouse=fresh), parse_as_of(as_of), say=lambda _: None)
-        assert warehouse_snapshot(settings.work_db, TABLES) == warehouse_snapshot(fresh, TABLES), name
+        assert_same_as_full_build(land, settings.work_db, tmp_path, name, as_of)
 
     def mark_every_round() -> None:
         con = duckdb.connect(str(settings.work_db))
@@ -139,32 +132,34 @@ def test_an_incremental_build_rebuilds_the_rounds_that_changed_only(tmp_path):
             con.execute(f"update {table} set {column} = {column} || ' (kept)' where {rows}")
         con.close()
 
-    assert any("full refresh" in m for m in refresh(between))
+    def resubmit_first(folder) -> None:
+        original = sorted(p for p in folder.glob("U*.csv") if "__" not in p.stem)[0]
+        shutil.copy(original, original.with_name(f"{original.stem}__v9.csv"))
+
+    assert any("full refresh" in m for m in refresh(land, settings.warehouse, between))
     mark_every_round()
     before = marks("S2024-R1")
     assert before > 0 and marks("S2025-R1") > 0
 
     # a progress return and an exam sheet resubmitted in S2025-R1
     for kind in ("progress", "exam"):
-        original = sorted(p for p in (land / "S2025-R1" / kind).glob("U*.csv") if "__" not in p.stem)[0]
-        shutil.copy(original, original.with_name(f"{original.stem}__v9.csv"))
-    log = refresh(between)
+        resubmit_first(land / "S2025-R1" / kind)
+    log = refresh(land, settings.warehouse, between)
     assert any("rounds rebuilt: S2025-R1)" in m for m in log), log
     assert marks("S2024-R1") == before and marks("S2025-R1") == 0
     same_as_full_build(between, "resubmission")
 
     # no file changes, but S2025-R1's deadline passes: its missing-submission issues appear
     mark_every_round()
-    log = refresh(after)
+    log = refresh(land, settings.warehouse, after)
     assert any("rounds rebuilt: S2025-R1)" in m for m in log), log
     assert marks("S2024-R1") == before and marks("S2025-R1") == 0
     same_as_full_build(after, "deadline")
 
     # a resubmission in the first round: its rebuilt rows follow the second round's in the work database,
     # but the published dq.issues is in the order of a full build
-    original = sorted(p for p in (land / "S2024-R1" / "progress").glob("U*.csv") if "__" not in p.stem)[0]
-    shutil.copy(original, original.with_name(f"{original.stem}__v9.csv"))
-    assert any("rounds rebuilt: S2024-R1)" in m for m in refresh(after))
+    resubmit_first(land / "S2024-R1" / "progress")
+    assert any("rounds rebuilt: S2024-R1)" in m for m in refresh(land, settings.warehouse, after))
     for published in (settings.warehouse, settings.analyst_warehouse):  # in the order of a full build
         con = duckdb.connect(str(published), read_only=True)
         stored, ordered = (
