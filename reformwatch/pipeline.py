@@ -21,12 +21,12 @@ import duckdb
 from . import ops, sql_functions
 from .child_worker import no_gc_while_loading
 from .config import DBT_PROJECT_DIR, PROJECT_ROOT, Settings, connect_quietly, connect_work_db
-from .contract import KINDS
 from .dbt_worker import DbtWorker
 from .ingest import IngestResult, ensure_schema, ingest
 from .publish import LockTimeout, Staged, complete, refresh_lock, stage
 from .quality import store_results
 from .quality_worker import CheckpointWorker
+from .rebuild_scope import RebuildScope, keep_built_files, rebuild_scope, unchanged_kinds
 from .registry import load_registries, registry_fingerprint
 from .report import discard_prepared_feedback, prepare_unit_feedback, refresh_reports
 from .scratch import sweep_stale
@@ -182,39 +182,23 @@ def build_phase(
             full_refresh = basis != built_basis
             if full_refresh:  # until this full refresh succeeds, the next build must be one too
                 con.execute("update raw.pipeline_state set incremental_basis = null")
+            unchanged = [] if full_refresh else unchanged_kinds(pending_parts, built_parts)
+            scope = RebuildScope() if full_refresh else rebuild_scope(con, pending_parts, built_parts)
         finally:
             con.close()
-        unchanged = [] if full_refresh else unchanged_kinds(pending_parts, built_parts)
-        rounds = None if full_refresh else changed_rounds(pending_parts, built_parts)
         with CheckpointWorker() as checks:  # GX imports in a child process while dbt builds
-            _dbt_build(settings, dbt, as_of, full_refresh, basis, summary, say, skip=unchanged, rounds=rounds)
+            _dbt_build(settings, dbt, as_of, full_refresh, basis, summary, say, skip=unchanged, scope=scope)
             _crash_point("checks")
             staged = _run_checks(settings, checks, summary, say, exam_unchanged="exam" in unchanged)
             _publish_and_report(settings, summary, say, staged, exam_unchanged="exam" in unchanged)
         con = _connect_work(settings)
         try:
+            con.execute("begin")
             con.execute("update raw.pipeline_state set built_signature = ?, built_parts = ?", [pending, pending_parts])
+            keep_built_files(con)
+            con.execute("commit")
         finally:
             con.close()
-
-
-def changed_rounds(pending_parts: str | None, built_parts: str | None) -> list[str] | None:
-    """The rounds whose files, or whether their deadline has passed, changed since the last successful
-    build (a round gone from the landing zone and the registry included): the rounds an incremental build
-    rebuilds the roll-up models of (dbt macro by_round). None when that is not known: every round."""
-    pending, built = json.loads(pending_parts or "{}").get("rounds"), json.loads(built_parts or "{}").get("rounds")
-    if pending is None or built is None:
-        return None
-    return sorted(r for r in pending.keys() | built.keys() if pending.get(r) != built.get(r))
-
-
-def unchanged_kinds(pending_parts: str | None, built_parts: str | None) -> list[str]:
-    """The kinds (progress, exam) whose files are those of the last successful build, when nothing else
-    (registries, deadlines passed) changed either: their dbt models (tagged with the kind) need no rebuild."""
-    pending, built = json.loads(pending_parts or "{}"), json.loads(built_parts or "{}")
-    if not pending or pending.get("common") != built.get("common"):
-        return []
-    return [kind for kind in KINDS if kind in pending and pending[kind] == built.get(kind)]
 
 
 def dbt_build_args(full_refresh: bool, skip: list[str] | None = None) -> list[str]:
@@ -238,12 +222,12 @@ def _dbt_build(
     summary: RunSummary,
     say: Say,
     skip: list[str] | None = None,
-    rounds: list[str] | None = None,
+    scope: RebuildScope | None = None,
 ) -> None:
     """dbt build of models, seed and data tests; a full refresh when models or registries changed.
 
     `skip`: kinds whose models (dbt tag = kind) are left as they are because none of their files changed.
-    `rounds`: in an incremental build, the rounds whose rows the roll-up models rebuild (None: every round).
+    `scope`: in an incremental build, the rounds and units whose rows the roll-up models rebuild (none: all).
     """
     t1 = time.perf_counter()
     env = {"REFORMWATCH_AS_OF": as_of.isoformat()}
@@ -253,10 +237,9 @@ def _dbt_build(
         how = "incremental; registry models kept" + "".join(
             f"; {kind} models kept: no {kind} file changed" for kind in skip or []
         )
-        if rounds is not None:
-            env["REFORMWATCH_REBUILD_ROUNDS"] = json.dumps(rounds)
-            named = ", ".join(rounds[:5]) + (f" and {len(rounds) - 5} more" if len(rounds) > 5 else "")
-            how += f"; rounds rebuilt: {named or 'none'}"
+        if scope is not None and scope.rounds is not None:
+            env.update(scope.env())
+            how += f"; rounds rebuilt: {scope.describe()}"
     say(f"build: dbt build (staging -> intermediate -> marts, dq; {how}) ...")
     _crash_point("dbt")
     res = dbt.run(dbt_build_args(full_refresh, skip), env=env)

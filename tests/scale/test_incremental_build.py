@@ -3,14 +3,13 @@ of the same landing zone."""
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import duckdb
 from landing_builder import AFTER_DEADLINE, Landing, exam_rows, warehouse_snapshot
 
 from reformwatch.config import Settings
-from reformwatch.pipeline import changed_rounds, parse_as_of, run
+from reformwatch.pipeline import parse_as_of, run
 from reformwatch.publish import PUBLISHED_ORDER
 from reformwatch.synth import synth
 
@@ -98,22 +97,25 @@ MARKED = {  # roll-up tables: a text column with no data test on its value, and 
     "marts.unit_round_sources": ("unit_name", "true"),
     "dq.issues": ("detail", "source <> 'expectations'"),  # the checks add those of every round again
 }
+PER_UNIT = ("marts.reform_unit_round", "marts.unit_round_sources", "dq.issues")  # rebuilt unit by unit
 
 
-def test_an_incremental_build_rebuilds_the_rounds_that_changed_only(tmp_path):
-    """Two rounds. An incremental build rewrites the roll-up models' rows of the round with a changed file,
-    or whose deadline has passed since the last build, and leaves the other round's rows as they are
-    (marked here in the work database); the tables then equal a full build of the same landing zone."""
+def test_an_incremental_build_rebuilds_the_rounds_and_units_that_changed_only(tmp_path):
+    """Two rounds. An incremental build rewrites the roll-up models' rows of the units with a changed file
+    (and the totals and ranks of their round), or of a whole round whose deadline has passed since the
+    last build, and leaves the other rows as they are (marked here in the work database); the tables
+    then equal a full build of the same landing zone."""
     land = tmp_path / "landing"
     synth(land, units=12, examinees_per_unit=4, rounds=2, fault_rate=0.3, seed=3)
     settings = Settings(landing=land, warehouse=tmp_path / "w.duckdb")
     between, after = "2025-01-01T00:00:00+08:00", "2026-01-01T00:00:00+08:00"  # S2024-R1's deadline, then S2025-R1's
 
-    def marks(round_id: str) -> int:
+    def marks(round_id: str, tables=tuple(MARKED), units: str = "true") -> int:
         con = duckdb.connect(str(settings.work_db), read_only=True)
         try:
             counts = [
-                f"select count(*) from {t} where round_id = $1 and {c} like '% (kept)'" for t, (c, _) in MARKED.items()
+                f"select count(*) from {t} where round_id = $1 and ({units}) and {MARKED[t][0]} like '% (kept)'"
+                for t in tables
             ]
             return sum(con.execute(q, [round_id]).fetchone()[0] for q in counts)
         finally:
@@ -132,21 +134,29 @@ def test_an_incremental_build_rebuilds_the_rounds_that_changed_only(tmp_path):
             con.execute(f"update {table} set {column} = {column} || ' (kept)' where {rows}")
         con.close()
 
-    def resubmit_first(folder) -> None:
+    def resubmit_first(folder) -> str:
         original = sorted(p for p in folder.glob("U*.csv") if "__" not in p.stem)[0]
         shutil.copy(original, original.with_name(f"{original.stem}__v9.csv"))
+        return original.stem
 
     assert any("full refresh" in m for m in refresh(land, settings.warehouse, between))
     mark_every_round()
     before = marks("S2024-R1")
     assert before > 0 and marks("S2025-R1") > 0
 
-    # a progress return and an exam sheet resubmitted in S2025-R1
-    for kind in ("progress", "exam"):
-        resubmit_first(land / "S2025-R1" / kind)
+    # a progress return and an exam sheet resubmitted in S2025-R1, by one unit
+    unit = {resubmit_first(land / "S2025-R1" / kind) for kind in ("progress", "exam")}
+    assert len(unit) == 1
+    (unit,) = unit
+    others = f"unit_code is distinct from '{unit}'"
+    others_before = marks("S2025-R1", PER_UNIT, others)
+    assert others_before > 0
     log = refresh(land, settings.warehouse, between)
-    assert any("rounds rebuilt: S2025-R1)" in m for m in log), log
-    assert marks("S2024-R1") == before and marks("S2025-R1") == 0
+    assert any(f"rounds rebuilt: S2025-R1 (units {unit} only))" in m for m in log), log
+    assert marks("S2024-R1") == before
+    assert marks("S2025-R1", PER_UNIT, f"unit_code = '{unit}'") == 0  # the unit's rows are rebuilt,
+    assert marks("S2025-R1", ("marts.exam_unit_round",)) == 0  # the round's ranks too,
+    assert marks("S2025-R1", PER_UNIT, others) == others_before  # the other units' rows are kept
     same_as_full_build(between, "resubmission")
 
     # no file changes, but S2025-R1's deadline passes: its missing-submission issues appear
@@ -158,8 +168,8 @@ def test_an_incremental_build_rebuilds_the_rounds_that_changed_only(tmp_path):
 
     # a resubmission in the first round: its rebuilt rows follow the second round's in the work database,
     # but the published dq.issues is in the order of a full build
-    resubmit_first(land / "S2024-R1" / "progress")
-    assert any("rounds rebuilt: S2024-R1)" in m for m in refresh(land, settings.warehouse, after))
+    unit = resubmit_first(land / "S2024-R1" / "progress")
+    assert any(f"rounds rebuilt: S2024-R1 (units {unit} only))" in m for m in refresh(land, settings.warehouse, after))
     for published in (settings.warehouse, settings.analyst_warehouse):  # in the order of a full build
         con = duckdb.connect(str(published), read_only=True)
         stored, ordered = (
@@ -170,14 +180,3 @@ def test_an_incremental_build_rebuilds_the_rounds_that_changed_only(tmp_path):
         )
         con.close()
         assert stored == ordered and len({r[0] for r in stored}) == 2
-
-
-def test_changed_rounds_are_those_whose_digest_differs_or_unknown():
-    """The rounds an incremental build rolls up again: a changed, new or gone round; None (every round) when
-    the last build kept no digests (a warehouse built before they were kept)."""
-    built = json.dumps({"rounds": {"R1": "a|passed", "R2": "b|open", "R3": "c|open"}})
-    pending = json.dumps({"rounds": {"R1": "a|passed", "R2": "b|passed", "R4": "d|open"}})
-    assert changed_rounds(pending, built) == ["R2", "R3", "R4"]
-    assert changed_rounds(built, built) == []
-    assert changed_rounds(pending, json.dumps({"exam": "x"})) is None
-    assert changed_rounds(pending, None) is None

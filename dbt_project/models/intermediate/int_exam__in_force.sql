@@ -1,5 +1,5 @@
 -- The exam sheet in force per (round, unit): the highest valid version.
-{{ by_round() }}
+{{ by_round(unit_column='unit_code') }}
 select * from (
 select
     s.*,
@@ -10,4 +10,4 @@ inner join {{ ref('stg_landing__rounds') }} as rd on rd.round_id = s.round_id
 where s.is_valid
 qualify row_number() over (partition by s.round_id, s.unit_code order by s.version desc) = 1
 ) as by_round
-where {{ rebuilt_rounds() }}
+where {{ rebuilt_rounds(unit_column='unit_code') }}

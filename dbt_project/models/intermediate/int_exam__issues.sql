@@ -1,6 +1,6 @@
 -- Exam checks: unit_code_mismatch on every version; row, duplicate, size and lateness checks on
 -- the sheet in force.
-{{ by_round() }}
+{{ by_round(unit_column='unit_code') }}
 select * from (
 with
 
@@ -77,4 +77,4 @@ select
 from issues as i
 inner join sheets as s on s.file_id = i.file_id
 ) as by_round
-where {{ rebuilt_rounds() }}
+where {{ rebuilt_rounds(unit_column='unit_code') }}

@@ -1,5 +1,7 @@
 -- One row per (round, unit) with at least one valid attended exam row: the totals of the unit's sheet
 -- in force (int_exam__file_totals).
+-- Rebuilt a round at a time, not a unit at a time (by_round without unit_column): rank_in_round
+-- compares the units of a round.
 {{ by_round() }}
 select * from (
 with
