@@ -21,7 +21,8 @@ from .contract import KINDS
 
 UNIT_LIMIT = 1_000  # more units changed in a round than this: its roll-ups are rebuilt whole
 
-_BUILT_COLUMNS = "round_id, unit_code, kind, path, file_id, check_name, detail"  # what a unit's rows depend on
+_KEPT = ("round_id", "unit_code", "kind", "path", "file_id", "check_name", "detail")  # what a unit's rows depend on
+_BUILT_COLUMNS = ", ".join(_KEPT)
 
 
 @dataclass(frozen=True)
@@ -95,27 +96,53 @@ def rebuild_scope(con: duckdb.DuckDBPyConnection, pending_parts: str | None, bui
     return RebuildScope([r for r in rounds if r not in units], units)
 
 
+def _built_files_kept(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from duckdb_tables() where database_name = current_database() "
+            "and schema_name = 'raw' and table_name = 'built_landing_files'"
+        ).fetchone()[0]
+    )
+
+
+def _differing(rounds: bool) -> str:
+    """SQL: the landing zone's files (now) against the last successful build's (was), one row per path
+    that differs (new, gone, or another version, rejection or round), with its round and unit; with
+    `rounds`, of the rounds in $rounds only."""
+    where = "where list_contains($rounds, round_id)" if rounds else ""
+    now, was = (", ".join(f"{alias}.{c}" for c in _KEPT) for alias in ("now", "was"))
+    return f"""
+        select coalesce(now.round_id, was.round_id) as round_id, coalesce(now.unit_code, was.unit_code) as unit_code,
+               coalesce(now.path, was.path) as path
+        from (select {_BUILT_COLUMNS} from raw.landing_files {where}) as now
+        full join (select {_BUILT_COLUMNS} from raw.built_landing_files {where}) as was on was.path = now.path
+        where row({now}) is distinct from row({was})"""
+
+
 def _changed_units(con: duckdb.DuckDBPyConnection, rounds: list[str]) -> dict[str, list[str]]:
     """round -> its units whose files differ from the last successful build's (a round with only files
     without a unit: []); rounds without a difference are left out, as is everything when the last build's
     list of files is not kept (a warehouse built before it was)."""
-    kept = con.execute(
-        "select count(*) from duckdb_tables() where database_name = current_database() "
-        "and schema_name = 'raw' and table_name = 'built_landing_files'"
-    ).fetchone()[0]
-    if not kept:
+    if not _built_files_kept(con):
         return {}
     rows = con.execute(
-        f"""with now as (select {_BUILT_COLUMNS} from raw.landing_files where list_contains($rounds, round_id)),
-                 was as (select {_BUILT_COLUMNS} from raw.built_landing_files where list_contains($rounds, round_id))
-            select round_id, list(distinct unit_code order by unit_code) filter (where unit_code is not null)
-            from ((select * from now except select * from was) union all (select * from was except select * from now))
-            group by round_id""",
+        f"""select round_id, list(distinct unit_code order by unit_code) filter (where unit_code is not null)
+            from ({_differing(rounds=True)}) group by round_id""",
         {"rounds": rounds},
     ).fetchall()
     return {r: units or [] for r, units in rows}
 
 
 def keep_built_files(con: duckdb.DuckDBPyConnection) -> None:
-    """Keep the landing zone's list of files as that of the last successful build (the next one compares)."""
-    con.execute(f"create or replace table raw.built_landing_files as select {_BUILT_COLUMNS} from raw.landing_files")
+    """Keep the landing zone's list of files as that of the last successful build (the next one compares):
+    the rows of the paths that differ are written again."""
+    if not _built_files_kept(con):
+        con.execute(f"create table raw.built_landing_files as select {_BUILT_COLUMNS} from raw.landing_files")
+        return
+    con.execute(f"create or replace temp table _differing_paths as select path from ({_differing(rounds=False)})")
+    con.execute("delete from raw.built_landing_files where path in (select path from _differing_paths)")
+    con.execute(
+        f"insert into raw.built_landing_files select {_BUILT_COLUMNS} from raw.landing_files "
+        "where path in (select path from _differing_paths)"
+    )
+    con.execute("drop table _differing_paths")

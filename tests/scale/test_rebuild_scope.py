@@ -104,3 +104,18 @@ def test_nothing_changed_and_nothing_known():
     assert rebuild_scope(None, parts(R1="a|open"), parts(R1="a|open")) == RebuildScope([], {})
     unknown = rebuild_scope(None, parts(R1="a|open"), None)
     assert unknown == RebuildScope() and unknown.env() == {} and unknown.describe() == "every round"
+
+
+def test_the_kept_files_become_those_of_the_landing_zone(con):
+    keep_built_files(con)
+    land(con, "R2/progress/B__v2.csv", "R2", "B", 100)
+    con.execute("delete from raw.landing_files where path = 'R2/exam/C.csv'")
+    con.execute("update raw.landing_files set check_name = 'unreadable_file' where path = 'R1/exam/A.csv'")
+    keep_built_files(con)
+    columns = "round_id, unit_code, kind, path, file_id, check_name, detail"
+    kept, landed = (
+        sorted(con.execute(f"select {columns} from raw.{t}").fetchall(), key=str)
+        for t in ("built_landing_files", "landing_files")
+    )
+    assert kept == landed and len(kept) == 12
+    assert rs._changed_units(con, ["R1", "R2"]) == {}
