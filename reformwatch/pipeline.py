@@ -26,7 +26,7 @@ from .ingest import IngestResult, ensure_schema, ingest
 from .publish import LockTimeout, Staged, complete, refresh_lock, stage
 from .quality import store_results
 from .quality_worker import CheckpointWorker
-from .rebuild_scope import RebuildScope, keep_built_files, rebuild_scope, unchanged_kinds
+from .rebuild_scope import RebuildScope, keep_built_files, rebuild_scope, round_digests, unchanged_kinds
 from .registry import load_registries, registry_fingerprint
 from .report import discard_prepared_feedback, prepare_unit_feedback, refresh_reports
 from .scratch import sweep_stale
@@ -135,10 +135,7 @@ def ingest_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: 
             passed = sorted(r for r in registry.rounds if _deadline_passed(con, r, as_of))
             registries = registry_fingerprint(landing, registry.rounds)
             common = hashlib.sha256("|".join([registries, *passed]).encode()).hexdigest()
-            rounds = {  # a round's files and whether its deadline has passed: what its rows depend on
-                r: f"{result.round_signatures.get(r, '')}|{'passed' if r in passed else 'open'}"
-                for r in {*registry.rounds, *result.round_signatures}
-            }
+            rounds = round_digests(result.round_signatures, set(registry.rounds), set(passed))
             parts = json.dumps({**result.kind_signatures, "common": common, "rounds": rounds}, sort_keys=True)
             signature = hashlib.sha256(parts.encode()).hexdigest()  # of everything the build depends on
             con.execute(

@@ -54,11 +54,27 @@ class RebuildScope:
         return (text + (f" and {len(named) - 5} more" if len(named) > 5 else "")) or "none"
 
 
+def round_digests(file_digests: dict[str, str], rounds: set[str], passed: set[str]) -> dict[str, str]:
+    """Round -> what its rows depend on: the digest of its files and whether its deadline has passed (the
+    registry's rounds and the round folders landed)."""
+    return {r: f"{file_digests.get(r, '')}|{'passed' if r in passed else 'open'}" for r in {*rounds, *file_digests}}
+
+
+def _deadline_state(digest: str) -> str:
+    """'passed' or 'open', from a round's digest (round_digests)."""
+    return digest.rpartition("|")[2]
+
+
+def _rounds_of(parts: str | None) -> dict[str, str] | None:
+    """The round digests in a pipeline_state parts column (JSON), None when it has none."""
+    return json.loads(parts or "{}").get("rounds")
+
+
 def changed_rounds(pending_parts: str | None, built_parts: str | None) -> list[str] | None:
     """The rounds whose files, or whether their deadline has passed, changed since the last successful
     build (a round gone from the landing zone and the registry included). None when that is not known:
     every round."""
-    pending, built = json.loads(pending_parts or "{}").get("rounds"), json.loads(built_parts or "{}").get("rounds")
+    pending, built = _rounds_of(pending_parts), _rounds_of(built_parts)
     if pending is None or built is None:
         return None
     return sorted(r for r in pending.keys() | built.keys() if pending.get(r) != built.get(r))
@@ -84,13 +100,10 @@ def rebuild_scope(con: duckdb.DuckDBPyConnection, pending_parts: str | None, bui
     rounds = changed_rounds(pending_parts, built_parts)
     if not rounds:
         return RebuildScope(rounds)
-    pending = json.loads(pending_parts or "{}")["rounds"]
-    built = json.loads(built_parts or "{}")["rounds"]
-
-    def deadline(parts: dict[str, str], r: str) -> str:  # a round's digest ends with |passed or |open
-        return parts[r].rpartition("|")[2]
-
-    same_deadline = [r for r in rounds if r in pending and r in built and deadline(pending, r) == deadline(built, r)]
+    pending, built = _rounds_of(pending_parts) or {}, _rounds_of(built_parts) or {}
+    same_deadline = [
+        r for r in rounds if r in pending and r in built and _deadline_state(pending[r]) == _deadline_state(built[r])
+    ]
     changed = _changed_units(con, same_deadline) if same_deadline else {}
     units = {r: changed[r] for r in same_deadline if r in changed and len(changed[r]) <= UNIT_LIMIT}
     return RebuildScope([r for r in rounds if r not in units], units)

@@ -9,11 +9,18 @@ import duckdb
 import pytest
 
 from reformwatch import rebuild_scope as rs
-from reformwatch.rebuild_scope import RebuildScope, changed_rounds, keep_built_files, rebuild_scope
+from reformwatch.rebuild_scope import RebuildScope, changed_rounds, keep_built_files, rebuild_scope, round_digests
 
 
 def parts(**rounds: str) -> str:
+    """pipeline_state parts with these round digests (written as round_digests writes them)."""
     return json.dumps({"rounds": rounds})
+
+
+def test_a_rounds_digest_is_its_files_and_whether_its_deadline_passed():
+    """The registry's rounds and the round folders landed, each with its files' digest and deadline state."""
+    digests = round_digests({"R1": "a", "R3": "c"}, {"R1", "R2"}, {"R2"})
+    assert digests == {"R1": "a|open", "R2": "|passed", "R3": "c|open"}
 
 
 def test_changed_rounds_are_those_whose_digest_differs_or_unknown():
