@@ -1,6 +1,6 @@
-"""Benchmark reformwatch against a hand-written DuckDB floor, at scales S, M and L.
+"""Benchmark reformwatch against a hand-written DuckDB floor, at scales S, M and L (and H: M with history).
 
-Run by hand (not part of the test suite):  .venv/bin/python bench/run.py [S M L] [--keep]
+Run by hand (not part of the test suite):  .venv/bin/python bench/run.py [S M L H] [--keep]
 Writes docs/benchmarks.md. Landing zones are generated with `reformwatch synth` into bench/.data/.
 """
 
@@ -22,10 +22,11 @@ import duckdb
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / ".data"
 EXE = Path(sys.executable).parent / "reformwatch"
-SCALES = {  # name -> (units, examinees per unit)
+SCALES = {  # name -> (units, examinees per unit, rounds)
     "S": None,  # the bundled bulletin round
-    "M": (2_000, 150),
-    "L": (100_000, 100),
+    "M": (2_000, 150, 1),
+    "L": (100_000, 100, 1),
+    "H": (2_000, 150, 8),  # history: M's units over eight rounds (the floor adds up per unit, not per round)
 }
 AGG_EXAM = """
     select unit_code, count(*) filter (where trim(status) = '参考') as examinees,
@@ -44,7 +45,7 @@ def landing_for(scale: str) -> Path:
     out = DATA / scale
     if not (out / "units.csv").is_file():
         shutil.rmtree(out, ignore_errors=True)
-        units, per_unit = SCALES[scale]
+        units, per_unit, rounds = SCALES[scale]
         t = time.perf_counter()
         subprocess.run(
             [
@@ -55,7 +56,7 @@ def landing_for(scale: str) -> Path:
                 "--examinees-per-unit",
                 str(per_unit),
                 "--rounds",
-                "1",
+                str(rounds),
                 "--fault-rate",
                 "0.02",
                 "--seed",
@@ -158,8 +159,9 @@ def phases(warehouse: Path, wall: float) -> dict[str, float]:
 
 
 def resubmit(landing: Path, version: int = 9) -> Path:
-    """One unit sends a corrected progress return as a new version; returns the new file."""
-    path = next(p for p in sorted(landing.glob("*/progress/*.csv")) if "__" not in p.stem)
+    """One unit sends a corrected progress return as a new version, in the newest round; returns the new file."""
+    newest = max(p.parent for p in landing.glob("*/progress"))
+    path = next(p for p in sorted(newest.glob("progress/*.csv")) if "__" not in p.stem)
     text = path.read_bytes().decode("utf-8", errors="replace")
     header, row = text.splitlines()[:2]
     cells = row.split(",")

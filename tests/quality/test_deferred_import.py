@@ -70,3 +70,26 @@ def test_gx_loads_without_the_modules_no_suite_uses_and_they_still_work():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[:3] == ["True False", "0.1438 Chart", "False"]
+
+
+def test_gx_does_not_hash_the_frames_it_validates():
+    """In a new process: GX's pandas engine computes its frame fingerprint by default (so the test would
+    see a change of GX that makes the setting moot), and not once quality.preload() has run."""
+    code = textwrap.dedent(
+        """
+        import pandas as pd
+        from great_expectations.core.batch_spec import RuntimeDataBatchSpec
+        from great_expectations.execution_engine import PandasExecutionEngine
+        from reformwatch import quality
+
+        def markers():
+            spec = RuntimeDataBatchSpec(batch_data=pd.DataFrame({"score": [60.0, 90.5]}))
+            return dict(PandasExecutionEngine().get_batch_data_and_markers(batch_spec=spec)[1])
+
+        print("pandas_data_fingerprint" in markers())
+        quality.preload()
+        print("pandas_data_fingerprint" in markers())
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[:2] == ["True", "False"]

@@ -290,7 +290,7 @@ def test_only_the_resubmitting_units_feedback_file_is_rewritten(tmp_path, monkey
         p.unlink()
     assert write_unit_feedback(work_db, "2024-R1", units_dir) == len(after)
     assert {p.name: p.read_text() for p in units_dir.glob("*.csv")} == {n: t for n, (_, t) in after.items()}
-    assert sorted(p.name for p in units_dir.parent.iterdir() if p.name.startswith(".")) == []
+    assert sorted(p.name for p in units_dir.parent.iterdir() if p.name.startswith(".")) == [".units.complete"]
     assert sorted(p.name for p in units_dir.iterdir() if not p.name.endswith(".csv")) == [".digest", ".digests"]
     assert write_unit_feedback(work_db, "2024-R1", units_dir) == 0
 
@@ -372,6 +372,29 @@ def test_unit_files_are_not_looked_up_again_when_no_exam_file_changed(tmp_path, 
     run_pipeline(land.root, tmp_path / "w.duckdb").close()
     assert {p.name: p.read_text() for p in units_dir.glob("*.csv")} == {n: t for n, (_, t) in before.items()}
     assert opened == []
+
+
+def test_a_units_folder_unchanged_since_it_was_complete_is_not_listed(tmp_path, monkeypatch):
+    """The folder's modification time, noted when it was last complete, tells that no file was added or
+    removed since: no listing of its names. A removed file changes it, and the folder is listed again."""
+    import reformwatch.report as report_module
+
+    land = Landing(tmp_path / "landing").good_round()
+    run_pipeline(land.root, tmp_path / "w.duckdb").close()
+    units_dir = tmp_path / "reports" / "2024-R1" / "units"
+    work_db = Settings(warehouse=tmp_path / "w.duckdb").work_db
+    listed: list[Path] = []
+    real = report_module.os.listdir
+    monkeypatch.setattr(report_module.os, "listdir", lambda path=".": listed.append(Path(path)) or real(path))
+
+    assert write_unit_feedback(work_db, "2024-R1", units_dir, exam_unchanged=True) == 0
+    assert units_dir not in listed
+    (units_dir / "AAA.csv").unlink()
+    assert write_unit_feedback(work_db, "2024-R1", units_dir, exam_unchanged=True) == 1
+    assert units_dir in listed and (units_dir / "AAA.csv").is_file()
+    listed.clear()  # complete again, and noted so
+    assert write_unit_feedback(work_db, "2024-R1", units_dir, exam_unchanged=True) == 0
+    assert units_dir not in listed
 
 
 def test_unit_feedback_written_ahead_is_removed_when_the_run_fails_meanwhile(tmp_path):
