@@ -74,7 +74,11 @@ def changed_rounds(pending_parts: str | None, built_parts: str | None) -> list[s
     """The rounds whose files, or whether their deadline has passed, changed since the last successful
     build (a round gone from the landing zone and the registry included). None when that is not known:
     every round."""
-    pending, built = _rounds_of(pending_parts), _rounds_of(built_parts)
+    return _differing_rounds(_rounds_of(pending_parts), _rounds_of(built_parts))
+
+
+def _differing_rounds(pending: dict[str, str] | None, built: dict[str, str] | None) -> list[str] | None:
+    """The rounds whose digest differs between two sets of round digests; None when either is unknown."""
     if pending is None or built is None:
         return None
     return sorted(r for r in pending.keys() | built.keys() if pending.get(r) != built.get(r))
@@ -97,10 +101,10 @@ def rebuild_scope(con: duckdb.DuckDBPyConnection, pending_parts: str | None, bui
     than UNIT_LIMIT of its units changed; otherwise only its units with a new, changed, removed or newly
     rejected file (and its files without a unit, e.g. a misnamed one) are rebuilt.
     """
-    rounds = changed_rounds(pending_parts, built_parts)
-    if not rounds:
+    pending, built = _rounds_of(pending_parts), _rounds_of(built_parts)
+    rounds = _differing_rounds(pending, built)
+    if not rounds:  # None (every round) or nothing changed
         return RebuildScope(rounds)
-    pending, built = _rounds_of(pending_parts) or {}, _rounds_of(built_parts) or {}
     same_deadline = [
         r for r in rounds if r in pending and r in built and _deadline_state(pending[r]) == _deadline_state(built[r])
     ]

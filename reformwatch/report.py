@@ -629,7 +629,7 @@ def write_unit_feedback(
         names = os.listdir(out_dir) if out_dir.is_dir() else []
         unit_files = sum(map(str.endswith, names, repeat(".csv")))  # no Python loop over 100,000 names
         if summary.is_file() and summary.read_text() == everything and unit_files == units:
-            _note_complete(out_dir)
+            _note_complete(out_dir, units)
             return 0  # no unit's digest changed, and every unit's file is there
         on_disk = set(names)
         fresh = unit_files == 0  # a new round's folder: every unit is written
@@ -637,7 +637,7 @@ def write_unit_feedback(
             return 0
         if fresh and not prepare and _is_prepared(prepared, everything):
             _replace_folder(out_dir, prepared)
-            _note_complete(out_dir)
+            _note_complete(out_dir, units)
             return units
         old = {} if fresh else _read_digests(state)
         digests = dict(con.execute(unit_digests, [round_id]).fetchall())
@@ -669,13 +669,13 @@ def write_unit_feedback(
         (target / summary.name).write_text(everything)  # last: it marks the folder complete
         if not prepare:
             _replace_folder(out_dir, target)
-            _note_complete(out_dir)
+            _note_complete(out_dir, units)
         return written
     for unit in old.keys() - digests.keys():  # no counted examinee any more: no file
         (out_dir / f"{unit}.csv").unlink(missing_ok=True)
     _write_digests(state, digests)
     _write_atomic(summary, everything)
-    _note_complete(out_dir)
+    _note_complete(out_dir, units)
     return written
 
 
@@ -688,14 +688,14 @@ def _has_its_files(out_dir: Path) -> bool:
     try:
         units = int((out_dir / ".digest").read_text().rstrip("\n").rpartition("\t")[2])
         with contextlib.suppress(OSError):
-            if _completion_note(out_dir).read_text() == f"{os.stat(out_dir).st_mtime_ns}\t{units}":
+            if _completion_note(out_dir).read_text() == _folder_state(out_dir, units):
                 return True
         names = os.listdir(out_dir)
     except (OSError, ValueError):
         return False
     if sum(map(str.endswith, names, repeat(".csv"))) != units:
         return False
-    _note_complete(out_dir)  # a folder written before notes were kept, or one whose files came back
+    _note_complete(out_dir, units)  # a folder written before notes were kept, or one whose files came back
     return True
 
 
@@ -704,10 +704,14 @@ def _completion_note(out_dir: Path) -> Path:
     return out_dir.with_name(f".{out_dir.name}.complete")
 
 
-def _note_complete(out_dir: Path) -> None:
-    """Note that out_dir, as it is now (its modification time), holds the files its digest counts."""
-    units = (out_dir / ".digest").read_text().rstrip("\n").rpartition("\t")[2]
-    _write_atomic(_completion_note(out_dir), f"{os.stat(out_dir).st_mtime_ns}\t{units}")
+def _folder_state(out_dir: Path, units: int) -> str:
+    """What the completion note holds: the folder's modification time and its number of unit files."""
+    return f"{os.stat(out_dir).st_mtime_ns}\t{units}"
+
+
+def _note_complete(out_dir: Path, units: int) -> None:
+    """Note that out_dir, as it is now (its modification time), holds its `units` unit files."""
+    _write_atomic(_completion_note(out_dir), _folder_state(out_dir, units))
 
 
 def _is_prepared(prepared: Path, everything: str) -> bool:
