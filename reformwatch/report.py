@@ -651,7 +651,7 @@ def write_unit_feedback(
                        || chr(10))
                 from {feedback} r semi join changed using (unit_code)
                 where unit_code between $2 and $3 group by unit_code"""
-        batches = [changed[i : i + FEEDBACK_BATCH_UNITS] for i in range(0, len(changed), FEEDBACK_BATCH_UNITS)]
+        batches = feedback_batches(changed)
         if fresh:  # a new folder, complete before it takes the folder's name: no per-file renames
             target = prepared
             shutil.rmtree(target, ignore_errors=True)
@@ -729,6 +729,26 @@ def _replace_folder(out_dir: Path, complete: Path) -> None:
 
 
 FEEDBACK_BATCH_UNITS = 12_500  # units whose texts DuckDB builds in one query
+FEEDBACK_EDGE_UNITS = 500  # the smallest batch: the first and the last ones grow from and shrink to it
+
+
+def feedback_batches(units: list[str]) -> list[list[str]]:
+    """`units` in batches of up to FEEDBACK_BATCH_UNITS, in order. Each batch's files are written while
+    DuckDB builds the next batch's texts, but the first texts are built with no file to write beside
+    them, and the last files written with no text to build: so the batches grow from
+    FEEDBACK_EDGE_UNITS at the start (doubling) and the last one is split into halves, quarters, ...
+    (at a national scale, the last 12,500 files took 1-3 s on one core while the other was idle)."""
+    batches, start, size = [], 0, FEEDBACK_EDGE_UNITS
+    while size < FEEDBACK_BATCH_UNITS and start < len(units):
+        batches.append(units[start : start + size])
+        start, size = start + size, size * 2
+    batches += [units[i : i + FEEDBACK_BATCH_UNITS] for i in range(start, len(units), FEEDBACK_BATCH_UNITS)]
+    last = batches.pop() if batches else []
+    while len(last) >= 2 * FEEDBACK_EDGE_UNITS:
+        half = len(last) // 2
+        batches.append(last[:half])
+        last = last[half:]
+    return batches + ([last] if last else [])
 
 
 def _fetched_ahead(con: duckdb.DuckDBPyConnection, query: str, params: list[list]) -> Iterator[list[tuple]]:

@@ -303,6 +303,24 @@ def test_only_the_resubmitting_units_feedback_file_is_rewritten(tmp_path, monkey
     assert {p.name: p.read_text() for p in units_dir.glob("*.csv")} == {n: t for n, (_, t) in after.items()}
 
 
+def test_feedback_batches_cover_every_unit_in_order_small_at_both_ends():
+    """The first texts are built with no file to write beside them and the last files are written with
+    no text to build: the batches grow from FEEDBACK_EDGE_UNITS and shrink back to it."""
+    from reformwatch.report import FEEDBACK_BATCH_UNITS, FEEDBACK_EDGE_UNITS, feedback_batches
+
+    assert feedback_batches([]) == []
+    assert feedback_batches(["A"]) == [["A"]]
+    for n in (FEEDBACK_EDGE_UNITS - 1, 3 * FEEDBACK_EDGE_UNITS + 7, FEEDBACK_BATCH_UNITS + 1, 99_306):
+        units = [f"U{i:06d}" for i in range(n)]
+        sizes = [len(b) for b in feedback_batches(units)]
+        assert [u for b in feedback_batches(units) for u in b] == units
+        assert max(sizes) <= FEEDBACK_BATCH_UNITS
+        assert sizes[0] <= FEEDBACK_EDGE_UNITS and sizes[-1] < 2 * FEEDBACK_EDGE_UNITS
+    sizes = [len(b) for b in feedback_batches([f"U{i:06d}" for i in range(99_306)])]
+    assert sizes.count(FEEDBACK_BATCH_UNITS) >= 5  # the middle is in full batches
+    assert sizes[-5] > sizes[-4] > sizes[-3] > sizes[-2]  # the end shrinks by halves
+
+
 def test_unit_feedback_written_ahead_is_renamed_into_place_only_while_current(tmp_path, monkeypatch):
     """The pipeline writes a new round's unit files while the checks run (prepare), under another name;
     the report phase renames that folder into place if its digests are still the work database's."""
