@@ -286,11 +286,14 @@ def _update_landing_files(con: duckdb.DuckDBPyConnection, assigned: dict[int, in
 
 
 def _signatures(con: duckdb.DuckDBPyConnection, by: str) -> dict[str, str]:
-    """`by` (kind or round_id) -> a digest of its files in the scan (path, file_id, rejection), in scan order."""
+    """`by` (kind or round_id) -> a digest of its files in the scan (path, file_id, rejection and its
+    message, which may change with the registries, e.g. a unit added to units.csv but not to the scope), in
+    scan order."""
     return dict(
         con.execute(
             f"""select {by}, sha256(string_agg(path || chr(0) || coalesce(file_id::varchar, '-') || chr(0)
-                                              || coalesce(check_name, '-'), chr(10) order by idx))
+                                              || coalesce(check_name, '-') || chr(0) || coalesce(detail, '-'),
+                                              chr(10) order by idx))
                from landing_scan group by {by}"""
         ).fetchall()
     )

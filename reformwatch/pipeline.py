@@ -26,8 +26,16 @@ from .ingest import IngestResult, ensure_schema, ingest
 from .publish import LockTimeout, Staged, complete, refresh_lock, stage
 from .quality import store_results
 from .quality_worker import CheckpointWorker
-from .rebuild_scope import RebuildScope, keep_built_files, rebuild_scope, round_digests, unchanged_kinds
-from .registry import load_registries, registry_fingerprint
+from .rebuild_scope import (
+    RebuildScope,
+    keep_built_files,
+    marks_changed,
+    rebuild_scope,
+    registries_changed,
+    round_digests,
+    unchanged_kinds,
+)
+from .registry import load_registries, registry_code_digest, registry_fingerprint, round_registries
 from .report import discard_prepared_feedback, prepare_unit_feedback, refresh_reports
 from .scratch import sweep_stale
 
@@ -120,7 +128,9 @@ def ingest_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: 
         con = _connect_work(settings)
         try:
             con.execute("begin")
-            loaded = con.execute("select registry_fingerprint from raw.pipeline_state").fetchone()[0]
+            loaded, loaded_parts = con.execute(
+                "select registry_fingerprint, ingested_parts from raw.pipeline_state"
+            ).fetchone()
             registry = load_registries(con, landing, loaded_fingerprint=loaded)
             with no_gc_while_loading(freeze=False):  # 200,000 files' objects: about 2 s of collections
                 result = ingest(
@@ -135,8 +145,20 @@ def ingest_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: 
             passed = sorted(r for r in registry.rounds if _deadline_passed(con, r, as_of))
             registries = registry_fingerprint(landing, registry.rounds)
             common = hashlib.sha256("|".join([registries, *passed]).encode()).hexdigest()
-            rounds = round_digests(result.round_signatures, set(registry.rounds), set(passed))
-            parts = json.dumps({**result.kind_signatures, "common": common, "rounds": rounds}, sort_keys=True)
+            by_round = json.loads(loaded_parts or "{}").get("round_registries") if registries == loaded else None
+            if by_round is None:  # the registries were loaded again: what they say of each round
+                by_round = round_registries(con)
+            rounds = round_digests(result.round_signatures, set(registry.rounds), set(passed), by_round)
+            parts = json.dumps(
+                {
+                    **result.kind_signatures,
+                    "common": common,
+                    "rounds": rounds,
+                    "registries": registries,
+                    "round_registries": by_round,
+                },
+                sort_keys=True,
+            )
             signature = hashlib.sha256(parts.encode()).hexdigest()  # of everything the build depends on
             con.execute(
                 "update raw.pipeline_state set ingested_signature = ?, registry_fingerprint = ?, ingested_parts = ?",
@@ -171,12 +193,14 @@ def build_phase(
             dbt = stack.enter_context(DbtWorker(settings.work_db, settings.work_dir))
         con = _connect_work(settings)
         try:
-            pending, registries, built_basis, pending_parts, built_parts = con.execute(
-                "select ingested_signature, registry_fingerprint, incremental_basis, ingested_parts, built_parts "
-                "from raw.pipeline_state"
+            pending, built_basis, pending_parts, built_parts = con.execute(
+                "select ingested_signature, incremental_basis, ingested_parts, built_parts from raw.pipeline_state"
             ).fetchone()
-            basis = hashlib.sha256(f"{_project_fingerprint()}|{registries}".encode()).hexdigest()
-            full_refresh = basis != built_basis
+            # A change of the models or of the code that loads the registries is a full refresh; so is other
+            # marks for a round already built (the per-file models read them). Other registry changes
+            # rebuild the rounds they concern (rebuild_scope): a new round does not rebuild the history.
+            basis = hashlib.sha256(f"{_project_fingerprint()}|{registry_code_digest()}".encode()).hexdigest()
+            full_refresh = basis != built_basis or marks_changed(pending_parts, built_parts)
             if full_refresh:  # until this full refresh succeeds, the next build must be one too
                 con.execute("update raw.pipeline_state set incremental_basis = null")
             unchanged = [] if full_refresh else unchanged_kinds(pending_parts, built_parts)
@@ -184,7 +208,18 @@ def build_phase(
         finally:
             con.close()
         with CheckpointWorker() as checks:  # GX imports in a child process while dbt builds
-            _dbt_build(settings, dbt, as_of, full_refresh, basis, summary, say, skip=unchanged, scope=scope)
+            _dbt_build(
+                settings,
+                dbt,
+                as_of,
+                full_refresh,
+                basis,
+                summary,
+                say,
+                skip=unchanged,
+                scope=scope,
+                registries_kept=not registries_changed(pending_parts, built_parts),
+            )
             _crash_point("checks")
             staged = _run_checks(settings, checks, summary, say, exam_unchanged="exam" in unchanged)
             _publish_and_report(settings, summary, say, staged, exam_unchanged="exam" in unchanged)
@@ -198,13 +233,15 @@ def build_phase(
             con.close()
 
 
-def dbt_build_args(full_refresh: bool, skip: list[str] | None = None) -> list[str]:
-    """The pipeline's `dbt build` arguments: models, seed and data tests; `skip` as in _dbt_build."""
+def dbt_build_args(full_refresh: bool, skip: list[str] | None = None, registries_kept: bool = True) -> list[str]:
+    """The pipeline's `dbt build` arguments: models, seed and data tests; `skip` and `registries_kept` as
+    in _dbt_build."""
     args = ["build", "--exclude-resource-type", "unit_test", "--no-write-json"]  # the log has the results
     args += ["--full-refresh"] if full_refresh else []
-    # An incremental build has the registries and models of the last successful build (a change in
-    # either makes it a full refresh), so the registries' views and their tests (tag registry) stand.
-    excluded = [] if full_refresh else ["tag:registry", *(f"tag:{kind}" for kind in skip or [])]
+    # An incremental build has the models of the last successful build (a change makes it a full
+    # refresh); while the registries are those of that build too, their views and tests (tag registry) stand.
+    kept = ["tag:registry"] if registries_kept else []
+    excluded = [] if full_refresh else [*kept, *(f"tag:{kind}" for kind in skip or [])]
     if excluded:
         args += ["--exclude", *excluded]
     return args
@@ -220,18 +257,23 @@ def _dbt_build(
     say: Say,
     skip: list[str] | None = None,
     scope: RebuildScope | None = None,
+    registries_kept: bool = True,
 ) -> None:
-    """dbt build of models, seed and data tests; a full refresh when models or registries changed.
+    """dbt build of models, seed and data tests; a full refresh when the models, the code that loads the
+    registries or a built round's marks changed.
 
     `skip`: kinds whose models (dbt tag = kind) are left as they are because none of their files changed.
     `scope`: in an incremental build, the rounds and units whose rows the roll-up models rebuild (none: all).
+    `registries_kept`: the registry files are those of the last successful build (their views and tests
+    are not built again).
     """
     t1 = time.perf_counter()
     env = {"REFORMWATCH_AS_OF": as_of.isoformat()}
     if full_refresh:
-        how = "full refresh: first build, or models or registries changed"
+        how = "full refresh: first build, or models, registry rules or a built round's marks changed"
     else:
-        how = "incremental; registry models kept" + "".join(
+        registry = "registry models kept" if registries_kept else "registries changed: their views and tests built"
+        how = f"incremental; {registry}" + "".join(
             f"; {kind} models kept: no {kind} file changed" for kind in skip or []
         )
         if scope is not None and scope.rounds is not None:
@@ -239,7 +281,7 @@ def _dbt_build(
             how += f"; rounds rebuilt: {scope.describe()}"
     say(f"build: dbt build (staging -> intermediate -> marts, dq; {how}) ...")
     _crash_point("dbt")
-    res = dbt.run(dbt_build_args(full_refresh, skip), env=env)
+    res = dbt.run(dbt_build_args(full_refresh, skip, registries_kept), env=env)
     summary.phases["dbt"] = time.perf_counter() - t1
     con = _connect_work(settings)
     try:

@@ -54,15 +54,22 @@ class RebuildScope:
         return (text + (f" and {len(named) - 5} more" if len(named) > 5 else "")) or "none"
 
 
-def round_digests(file_digests: dict[str, str], rounds: set[str], passed: set[str]) -> dict[str, str]:
-    """Round -> what its rows depend on: the digest of its files and whether its deadline has passed (the
-    registry's rounds and the round folders landed)."""
-    return {r: f"{file_digests.get(r, '')}|{'passed' if r in passed else 'open'}" for r in {*rounds, *file_digests}}
+def round_digests(
+    file_digests: dict[str, str], rounds: set[str], passed: set[str], registries: dict[str, dict[str, str]]
+) -> dict[str, str]:
+    """Round -> what its rows depend on: the digest of its files, whether its deadline has passed, and
+    what the registries say of it (registry.round_registries), for the registry's rounds and the round
+    folders landed."""
+    said = {r: got["registry"] for r, got in registries.items()}
+    return {
+        r: f"{file_digests.get(r, '')}|{'passed' if r in passed else 'open'}|{said.get(r, '-')}"
+        for r in {*rounds, *file_digests}
+    }
 
 
-def _deadline_state(digest: str) -> str:
-    """'passed' or 'open', from a round's digest (round_digests)."""
-    return digest.rpartition("|")[2]
+def _round_state(digest: str) -> str:
+    """What a round's digest (round_digests) says besides its files: its deadline state and registries."""
+    return digest.partition("|")[2]
 
 
 def _rounds_of(parts: str | None) -> dict[str, str] | None:
@@ -93,23 +100,40 @@ def unchanged_kinds(pending_parts: str | None, built_parts: str | None) -> list[
     return [kind for kind in KINDS if kind in pending and pending[kind] == built.get(kind)]
 
 
+def marks_changed(pending_parts: str | None, built_parts: str | None) -> bool:
+    """Whether a round of the last successful build has other full, pass or excellent marks now (or that is
+    not known): the per-file models read them, so the next build is a full refresh."""
+    pending = json.loads(pending_parts or "{}").get("round_registries")
+    built = json.loads(built_parts or "{}").get("round_registries")
+    if pending is None or built is None:
+        return True
+    return any(r in pending and pending[r]["marks"] != was["marks"] for r, was in built.items())
+
+
+def registries_changed(pending_parts: str | None, built_parts: str | None) -> bool:
+    """Whether the registry files differ from those of the last successful build."""
+    pending, built = json.loads(pending_parts or "{}"), json.loads(built_parts or "{}")
+    return "registries" not in pending or pending.get("registries") != built.get("registries")
+
+
 def rebuild_scope(con: duckdb.DuckDBPyConnection, pending_parts: str | None, built_parts: str | None) -> RebuildScope:
     """What the next incremental build rebuilds, from the digests (pipeline_state) and the list of files of
     the last successful build (raw.built_landing_files) against the landing zone's (raw.landing_files).
 
-    A changed round is rebuilt whole when it is new or gone, when its deadline passed since, or when more
-    than UNIT_LIMIT of its units changed; otherwise only its units with a new, changed, removed or newly
+    A changed round is rebuilt whole when it is new or gone, when its deadline passed since, when its
+    registries changed (its rounds.csv row, scope, or units in scope), or when more than UNIT_LIMIT of its
+    units changed; otherwise only its units with a new, changed, removed or newly
     rejected file (and its files without a unit, e.g. a misnamed one) are rebuilt.
     """
     pending, built = _rounds_of(pending_parts), _rounds_of(built_parts)
     rounds = _differing_rounds(pending, built)
     if not rounds:  # None (every round) or nothing changed
         return RebuildScope(rounds)
-    same_deadline = [
-        r for r in rounds if r in pending and r in built and _deadline_state(pending[r]) == _deadline_state(built[r])
+    same_state = [
+        r for r in rounds if r in pending and r in built and _round_state(pending[r]) == _round_state(built[r])
     ]
-    changed = _changed_units(con, same_deadline) if same_deadline else {}
-    units = {r: changed[r] for r in same_deadline if r in changed and len(changed[r]) <= UNIT_LIMIT}
+    changed = _changed_units(con, same_state) if same_state else {}
+    units = {r: changed[r] for r in same_state if r in changed and len(changed[r]) <= UNIT_LIMIT}
     return RebuildScope([r for r in rounds if r not in units], units)
 
 

@@ -54,15 +54,43 @@ def _bad_rows(con: duckdb.DuckDBPyConnection, path: Path, sql: str) -> None:
         raise RegistryError(f"{path} has invalid rows: {lines}{more}")
 
 
-def registry_fingerprint(landing: Path, rounds: list[str]) -> str:
-    """A digest of the registry files' bytes (units.csv, rounds.csv, each round's scope.csv) and of the
-    code that validates them (a new rule validates unchanged files again)."""
+def registry_code_digest() -> str:
+    """A digest of the code that validates and loads the registries (a new rule: everything again)."""
     h = hashlib.sha256()
     for code in (Path(__file__), Path(__file__).with_name("contract.py")):
         h.update(code.read_bytes())
+    return h.hexdigest()
+
+
+def registry_fingerprint(landing: Path, rounds: list[str]) -> str:
+    """A digest of the registry files' bytes (units.csv, rounds.csv, each round's scope.csv) and of the
+    code that validates them (a new rule validates unchanged files again)."""
+    h = hashlib.sha256(registry_code_digest().encode())
     for p in [landing / "units.csv", landing / "rounds.csv", *(landing / r / "scope.csv" for r in rounds)]:
         h.update(p.read_bytes() if p.is_file() else b"-")
     return h.hexdigest()
+
+
+def round_registries(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+    """Round -> what the registries in raw.* say of it: `registry`, a digest of its rounds.csv row, its
+    scope.csv rows and the units.csv rows of the units in its scope; `marks`, its full, pass and excellent
+    marks (the per-file models read them). A round whose digest changed is rebuilt, the others are kept:
+    a new round's registries do not rebuild the history."""
+    rows = con.execute(
+        """with units as (
+               select trim(unit_code) as unit_code, string_agg(u::varchar, chr(10) order by u::varchar) as text
+               from raw.units u group by 1
+           ), scope as (
+               select trim(s.round_id) as round_id,
+                      md5(string_agg(s::varchar || chr(9) || coalesce(units.text, '-'), chr(10)
+                                     order by s::varchar)) as digest
+               from raw.scope s left join units on units.unit_code = trim(s.unit_code) group by 1
+           )
+           select trim(r.round_id), md5(r::varchar || chr(10) || coalesce(scope.digest, '-')),
+                  concat_ws('|', trim(r.exam_full_marks), trim(r.pass_mark), trim(r.excellent_mark))
+           from raw.rounds r left join scope on scope.round_id = trim(r.round_id)"""
+    ).fetchall()
+    return {r: {"registry": digest, "marks": marks} for r, digest, marks in rows}
 
 
 def _stored(con: duckdb.DuckDBPyConnection) -> Registry:

@@ -100,6 +100,34 @@ MARKED = {  # roll-up tables: a text column with no data test on its value, and 
 PER_UNIT = ("marts.reform_unit_round", "marts.unit_round_sources", "dq.issues")  # rebuilt unit by unit
 
 
+def mark_rows(work_db) -> None:
+    """Mark every roll-up row (MARKED) in the work database: a rebuilt row loses its mark."""
+    con = duckdb.connect(str(work_db))
+    for table, (column, rows) in MARKED.items():
+        con.execute(f"update {table} set {column} = {column} || ' (kept)' where {rows}")
+    con.close()
+
+
+def count_marks(work_db, round_id: str, tables=tuple(MARKED), units: str = "true") -> int:
+    """The marked rows of a round (of its units matching `units`) that a build kept."""
+    con = duckdb.connect(str(work_db), read_only=True)
+    try:
+        counts = [
+            f"select count(*) from {t} where round_id = $1 and ({units}) and {MARKED[t][0]} like '% (kept)'"
+            for t in tables
+        ]
+        return sum(con.execute(q, [round_id]).fetchone()[0] for q in counts)
+    finally:
+        con.close()
+
+
+def unmark(work_db) -> None:
+    con = duckdb.connect(str(work_db))
+    for table, (column, _) in MARKED.items():
+        con.execute(f"update {table} set {column} = replace({column}, ' (kept)', '')")
+    con.close()
+
+
 def test_an_incremental_build_rebuilds_the_rounds_and_units_that_changed_only(tmp_path):
     """Two rounds. An incremental build rewrites the roll-up models' rows of the units with a changed file
     (and the totals and ranks of their round), or of a whole round whose deadline has passed since the
@@ -111,28 +139,14 @@ def test_an_incremental_build_rebuilds_the_rounds_and_units_that_changed_only(tm
     between, after = "2025-01-01T00:00:00+08:00", "2026-01-01T00:00:00+08:00"  # S2024-R1's deadline, then S2025-R1's
 
     def marks(round_id: str, tables=tuple(MARKED), units: str = "true") -> int:
-        con = duckdb.connect(str(settings.work_db), read_only=True)
-        try:
-            counts = [
-                f"select count(*) from {t} where round_id = $1 and ({units}) and {MARKED[t][0]} like '% (kept)'"
-                for t in tables
-            ]
-            return sum(con.execute(q, [round_id]).fetchone()[0] for q in counts)
-        finally:
-            con.close()
+        return count_marks(settings.work_db, round_id, tables, units)
 
     def same_as_full_build(as_of: str, name: str) -> None:
-        con = duckdb.connect(str(settings.work_db))
-        for table, (column, _) in MARKED.items():
-            con.execute(f"update {table} set {column} = replace({column}, ' (kept)', '')")
-        con.close()
+        unmark(settings.work_db)
         assert_same_as_full_build(land, settings.work_db, tmp_path, name, as_of)
 
     def mark_every_round() -> None:
-        con = duckdb.connect(str(settings.work_db))
-        for table, (column, rows) in MARKED.items():
-            con.execute(f"update {table} set {column} = {column} || ' (kept)' where {rows}")
-        con.close()
+        mark_rows(settings.work_db)
 
     def resubmit_first(folder) -> str:
         original = sorted(p for p in folder.glob("U*.csv") if "__" not in p.stem)[0]
@@ -180,3 +194,48 @@ def test_an_incremental_build_rebuilds_the_rounds_and_units_that_changed_only(tm
         )
         con.close()
         assert stored == ordered and len({r[0] for r in stored}) == 2
+
+
+def test_a_new_round_and_other_registry_changes_rebuild_only_the_rounds_they_concern(tmp_path):
+    """Each round comes with its own rounds.csv row and scope.csv: announcing it rebuilds that round, not
+    the history. A scope change rebuilds its round; a unit renamed, the rounds with the unit in scope. The
+    tables then equal a full build of the same landing zone."""
+    land = tmp_path / "landing"
+    synth(land, units=12, examinees_per_unit=4, rounds=2, fault_rate=0.3, seed=3)
+    settings = Settings(landing=land, warehouse=tmp_path / "w.duckdb")
+    rounds_csv, units_csv = land / "rounds.csv", land / "units.csv"
+    announced = rounds_csv.read_text(encoding="utf-8")
+    rounds_csv.write_text("".join(announced.splitlines(keepends=True)[:2]), encoding="utf-8")  # S2024-R1 only
+    shutil.move(land / "S2025-R1", tmp_path / "S2025-R1")
+    assert any("full refresh" in m for m in refresh(land, settings.warehouse))
+    mark_rows(settings.work_db)
+    before = count_marks(settings.work_db, "S2024-R1")
+    assert before > 0
+
+    # the office announces S2025-R1 (its row in rounds.csv, its scope) and the units' files land
+    shutil.move(tmp_path / "S2025-R1", land / "S2025-R1")
+    rounds_csv.write_text(announced, encoding="utf-8")
+    log = refresh(land, settings.warehouse)
+    assert not any("full refresh" in m for m in log), log
+    assert any("registries changed" in m and "rounds rebuilt: S2025-R1)" in m for m in log), log
+    assert count_marks(settings.work_db, "S2024-R1") == before  # the history is kept as it was
+    unmark(settings.work_db)
+    assert_same_as_full_build(land, settings.work_db, tmp_path, "new round")
+
+    # a unit's headcount corrected in S2025-R1's scope: that round only
+    scope = land / "S2025-R1" / "scope.csv"
+    header, first, *rest = scope.read_text(encoding="utf-8").splitlines(keepends=True)
+    unit, headcount, examinees = first.strip().split(",")
+    scope.write_text("".join([header, f"{unit},{int(headcount) + 7},{examinees}\n", *rest]), encoding="utf-8")
+    mark_rows(settings.work_db)
+    log = refresh(land, settings.warehouse)
+    assert any("rounds rebuilt: S2025-R1)" in m for m in log), log
+    assert count_marks(settings.work_db, "S2024-R1") == before and count_marks(settings.work_db, "S2025-R1") == 0
+    unmark(settings.work_db)
+    assert_same_as_full_build(land, settings.work_db, tmp_path, "scope")
+
+    # a unit renamed: every round with the unit in scope (both here)
+    units_csv.write_text(units_csv.read_text(encoding="utf-8").replace(f"{unit},", f"{unit},改名 "), encoding="utf-8")
+    log = refresh(land, settings.warehouse)
+    assert any("rounds rebuilt: S2024-R1, S2025-R1)" in m for m in log), log
+    assert_same_as_full_build(land, settings.work_db, tmp_path, "unit renamed")

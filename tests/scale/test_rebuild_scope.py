@@ -17,10 +17,35 @@ def parts(**rounds: str) -> str:
     return json.dumps({"rounds": rounds})
 
 
-def test_a_rounds_digest_is_its_files_and_whether_its_deadline_passed():
-    """The registry's rounds and the round folders landed, each with its files' digest and deadline state."""
-    digests = round_digests({"R1": "a", "R3": "c"}, {"R1", "R2"}, {"R2"})
-    assert digests == {"R1": "a|open", "R2": "|passed", "R3": "c|open"}
+def test_a_rounds_digest_is_its_files_whether_its_deadline_passed_and_its_registries():
+    """The registry's rounds and the round folders landed, each with its files' digest, deadline state and
+    what the registries say of it (a round folder that is not a registered round: -)."""
+    said = {"R1": {"registry": "r1", "marks": "100|60|90"}, "R2": {"registry": "r2", "marks": "100|60|90"}}
+    digests = round_digests({"R1": "a", "R3": "c"}, {"R1", "R2"}, {"R2"}, said)
+    assert digests == {"R1": "a|open|r1", "R2": "|passed|r2", "R3": "c|open|-"}
+
+
+def test_a_rounds_registries_changed_rebuild_it_whole(con):
+    """Its rounds.csv row, scope or units in scope: every unit's rows may change."""
+    keep_built_files(con)
+    land(con, "R1/progress/A__v2.csv", "R1", "A", 100)
+    built = parts(R1="a|open|r1", R2="b|open|r2")
+    assert rebuild_scope(con, parts(R1="a2|open|r1", R2="b|open|r2b"), built) == RebuildScope(["R2"], {"R1": ["A"]})
+    assert rebuild_scope(con, parts(R1="a2|open|r1b", R2="b|open|r2"), built) == RebuildScope(["R1"], {})
+
+
+def test_other_marks_for_a_built_round_or_unknown_marks_make_a_full_refresh():
+    def registries(**marks: str) -> str:
+        return json.dumps({"round_registries": {r: {"registry": r, "marks": m} for r, m in marks.items()}})
+
+    built = registries(R1="100|60|90")
+    assert not rs.marks_changed(registries(R1="100|60|90", R2="50|30|45"), built)  # a new round
+    assert not rs.marks_changed(registries(R2="50|30|45"), built)  # a round gone
+    assert rs.marks_changed(registries(R1="100|65|90"), built)
+    assert rs.marks_changed(registries(R1="100|60|90"), json.dumps({"rounds": {}}))  # built before they were kept
+    assert not rs.registries_changed(json.dumps({"registries": "x"}), json.dumps({"registries": "x"}))
+    assert rs.registries_changed(json.dumps({"registries": "y"}), json.dumps({"registries": "x"}))
+    assert rs.registries_changed(json.dumps({}), json.dumps({}))
 
 
 def test_changed_rounds_are_those_whose_digest_differs_or_unknown():
