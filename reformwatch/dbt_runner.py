@@ -11,6 +11,7 @@ import logging
 import os
 import pickle
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -233,18 +234,38 @@ def _parse_key(work_db: Path) -> str:
     return h.hexdigest()
 
 
+Progress = Callable[[int, int], None]  # (nodes finished, nodes selected)
+
+
+def _progress_callback(progress: Progress) -> Callable[[Any], None]:
+    """A dbt event callback that calls progress(finished, selected) each time a node finishes."""
+    state = {"total": 0, "done": 0}
+
+    def on_event(msg: Any) -> None:
+        name = msg.info.name
+        if name == "LogStartLine":  # "3 of 97 START ...": the number of nodes selected
+            state["total"] = max(state["total"], msg.data.total)
+        elif name == "NodeFinished":
+            state["done"] += 1
+            progress(state["done"], max(state["total"], state["done"]))
+
+    return on_event
+
+
 def run_dbt(
     args: list[str],
     work_db: Path,
     work_dir: Path,
     env: dict[str, str] | None = None,
     manifest: Any = None,
+    progress: Progress | None = None,
 ) -> DbtResult:
     """Invoke `dbt <args>` against work_db; raise DbtError when a node errors or fails.
 
     `env` holds environment variables the models read at run time (e.g. REFORMWATCH_AS_OF), set only
     for this invocation; unlike --vars, they do not make dbt re-parse the project. `manifest` is a
-    parsed project (parse_project) that dbt then uses instead of parsing again.
+    parsed project (parse_project) that dbt then uses instead of parsing again. `progress` is called
+    with (nodes finished, nodes selected) as nodes finish.
     """
     from dbt.cli.main import dbtRunner  # lazy: dbt's import costs about a second
 
@@ -255,7 +276,8 @@ def run_dbt(
     saved = {k: os.environ.get(k) for k in env or {}}
     os.environ.update(env or {})
     try:
-        res = dbtRunner(manifest=manifest).invoke(full)
+        callbacks = [_progress_callback(progress)] if progress else []
+        res = dbtRunner(manifest=manifest, callbacks=callbacks).invoke(full)
     finally:
         _release_duckdb()
         for k, v in saved.items():

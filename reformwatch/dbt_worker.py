@@ -3,8 +3,9 @@
 dbt's import and parse cost about 3 s per run whatever the data. The child does both at the start of
 a run (parsing does not open the work database, which ingest holds) and compiles the macros the last
 build used (dbt_runner.warm_up), then waits for one build request on stdin, builds with the parsed
-manifest, writes the outcome to a file and exits, so the work database is free again when the parent
-reads the outcome. A run with nothing new stops the child unused. If the child fails, the build runs
+manifest (saying on stdout each time a node finishes, for the parent's progress lines), writes the
+outcome to a file and exits, so the work database is free again when the parent reads the outcome. A
+run with nothing new stops the child unused. If the child fails, the build runs
 again in this process, so an error surfaces with its own traceback. The child dies with its parent
 (Linux), so a killed run leaves no build behind.
 """
@@ -16,11 +17,12 @@ import logging
 import os
 import pickle
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
 from .child_worker import ChildWorker, exit_now, leave_start_folder, no_gc_while_loading, write_replacing
-from .dbt_runner import DbtError, DbtResult, parse_project, run_dbt, warm_up
+from .dbt_runner import DbtError, DbtResult, Progress, parse_project, run_dbt, warm_up
 from .scratch import scratch_prefix
 
 log = logging.getLogger(__name__)
@@ -38,16 +40,23 @@ class DbtWorker(ChildWorker):
         super().__init__(
             command or [sys.executable, "-m", "reformwatch.dbt_worker", str(work_db), str(work_dir)],
             scratch_prefix("dbt"),
+            stdout=subprocess.PIPE,
         )
 
-    def run(self, args: list[str], env: dict[str, str] | None = None) -> DbtResult:
-        """`dbt <args>` (see dbt_runner.run_dbt) in the child; in this process if the child failed."""
+    def run(self, args: list[str], env: dict[str, str] | None = None, progress: Progress | None = None) -> DbtResult:
+        """`dbt <args>` (see dbt_runner.run_dbt) in the child; in this process if the child failed.
+
+        `progress(finished, selected)` is called as the child's nodes finish."""
         out = self.scratch / "outcome.pickle"
         try:
             self._proc.stdin.write(pickle.dumps((args, env, out)))
             self._proc.stdin.close()
         except OSError:  # the child died before it read the request
             pass
+        for line in self._proc.stdout:  # until the child exits: "<finished> <selected>" per node
+            done, _, total = line.decode(errors="replace").partition(" ")
+            if progress and done.isdigit() and total.strip().isdigit():
+                progress(int(done), int(total))
         self._proc.wait()
         if out.is_file():
             ok, value = pickle.loads(out.read_bytes())
@@ -59,7 +68,7 @@ class DbtWorker(ChildWorker):
             self._proc.returncode,
             self.last_error_line(),
         )
-        return run_dbt(args, self.work_db, self.work_dir, env=env)
+        return run_dbt(args, self.work_db, self.work_dir, env=env, progress=progress)
 
 
 def _die_with_parent() -> None:
@@ -75,6 +84,13 @@ def _die_with_parent() -> None:
 def main(argv: list[str] | None = None) -> int:
     work_db, work_dir = (Path(a) for a in (argv or sys.argv[1:]))
     _die_with_parent()
+    said = os.fdopen(os.dup(1), "wb")  # stdout tells the parent of progress; anything printed goes to stderr
+    os.dup2(2, 1)
+
+    def progress(done: int, total: int) -> None:
+        said.write(f"{done} {total}\n".encode())
+        said.flush()
+
     with no_gc_while_loading():
         try:
             manifest = parse_project(work_db, work_dir)
@@ -91,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     except EOFError:  # the parent had nothing to build
         return 0
     try:
-        outcome = (True, run_dbt(args, work_db, work_dir, env=env, manifest=manifest))
+        outcome = (True, run_dbt(args, work_db, work_dir, env=env, manifest=manifest, progress=progress))
     except DbtError as e:
         outcome = (False, str(e))
     write_replacing(out, pickle.dumps(outcome))

@@ -23,6 +23,7 @@ from .child_worker import no_gc_while_loading
 from .config import DBT_PROJECT_DIR, PROJECT_ROOT, Settings, connect_quietly, connect_work_db
 from .dbt_worker import DbtWorker
 from .ingest import IngestResult, ensure_schema, ingest
+from .progress import Throttled
 from .publish import LockTimeout, Staged, complete, refresh_lock, stage
 from .quality import store_results
 from .quality_worker import CheckpointWorker
@@ -281,7 +282,12 @@ def _dbt_build(
             how += f"; rounds rebuilt: {scope.describe()}"
     say(f"build: dbt build (staging -> intermediate -> marts, dq; {how}) ...")
     _crash_point("dbt")
-    res = dbt.run(dbt_build_args(full_refresh, skip, registries_kept), env=env)
+    said = Throttled(say)
+    res = dbt.run(
+        dbt_build_args(full_refresh, skip, registries_kept),
+        env=env,
+        progress=lambda done, total: said(lambda: f"build: {done} of {total} dbt nodes done ({said.elapsed():.0f} s)"),
+    )
     summary.phases["dbt"] = time.perf_counter() - t1
     con = _connect_work(settings)
     try:
@@ -304,7 +310,8 @@ def _run_checks(
     t_gx = time.perf_counter()
     say("checks: Great Expectations suites (raw warns, marts fails the run) ...")
     checks.start(settings.work_db, settings.gx_dir, settings.data_docs_dir, reuse=True)
-    with _unit_feedback_ahead(settings, skip=exam_unchanged) as feedback:  # joined before the work db is written
+    # the feedback thread is joined before the work database is written
+    with _unit_feedback_ahead(settings, skip=exam_unchanged, say=say) as feedback:
         staged = stage(settings.work_db, settings.warehouse, settings.analyst_warehouse)
         try:
             quality = checks.result()
@@ -350,18 +357,23 @@ class _Ahead:
 
 
 @contextlib.contextmanager
-def _unit_feedback_ahead(settings: Settings, skip: bool = False) -> Iterator[_Ahead]:
+def _unit_feedback_ahead(settings: Settings, skip: bool = False, say: Say = log.info) -> Iterator[_Ahead]:
     """Write the unit feedback folders of new rounds (report.prepare_unit_feedback) in a thread while the
     checks run: both only read the work database, and at a national scale the 100,000 files took as long
     as the checks. Nothing is renamed into place before the run publishes. Leaving the block waits for
     the thread; a failure there is logged (the report phase then writes the files) and marks `failed`;
     a failure in the block removes what the thread wrote.
-    With `skip` (the exam models were kept, so no round has new unit files) no thread starts."""
+    With `skip` (the exam models were kept, so no round has new unit files) no thread starts. A long
+    write says its progress (progress.Throttled)."""
     ahead = _Ahead()
+    said = Throttled(say)
+
+    def written(round_id: str, done: int, total: int) -> None:
+        said(lambda: f"checks: unit feedback files of {round_id}: {done} of {total} written ({said.elapsed():.0f} s)")
 
     def prepare() -> None:
         try:
-            prepare_unit_feedback(settings.work_db, settings.reports_dir)
+            prepare_unit_feedback(settings.work_db, settings.reports_dir, progress=written)
         except Exception:
             ahead.failed = True
             log.warning("writing the unit feedback ahead failed; it is written after publishing", exc_info=True)

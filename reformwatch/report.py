@@ -10,7 +10,7 @@ import contextlib
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import repeat
@@ -569,7 +569,13 @@ def prepared_folder(out_dir: Path) -> Path:
 
 
 def write_unit_feedback(
-    work_db: Path, round_id: str, out_dir: Path, *, prepare: bool = False, exam_unchanged: bool = False
+    work_db: Path,
+    round_id: str,
+    out_dir: Path,
+    *,
+    prepare: bool = False,
+    exam_unchanged: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """reports/<round>/units/<unit>.csv: each unit's own examinees only (from the work database).
 
@@ -587,6 +593,7 @@ def write_unit_feedback(
     `exam_unchanged`: the caller knows that no exam file, registry or model changed since the last
     successful build; then a folder that has as many unit files as its digests say is left as it is
     without reading the work database (at a national scale, its digests take half a second).
+    `progress(written, to write)` is called after each batch of files.
     """
     if exam_unchanged and not prepare and _has_its_files(out_dir):
         return 0
@@ -662,6 +669,8 @@ def write_unit_feedback(
             for texts in fetched:  # closed (its query finished) before con is, if a write fails
                 _write_unit_files(str(target), texts, atomic=not fresh)
                 written += len(texts)
+                if progress:
+                    progress(written, len(changed))
     finally:
         con.close()
     if fresh:
@@ -781,9 +790,12 @@ def _write_unit_files(out_dir: str, batch: list[tuple[str, bytes]], *, atomic: b
             _write_file(path, text)
 
 
-def prepare_unit_feedback(work_db: Path, reports_dir: Path) -> list[str]:
+def prepare_unit_feedback(
+    work_db: Path, reports_dir: Path, progress: Callable[[str, int, int], None] | None = None
+) -> list[str]:
     """Write the units folder of every round that has none yet (a new round) under its prepared name;
-    the rounds written. Reads the work database only; refresh_reports renames the folders into place."""
+    the rounds written. Reads the work database only; refresh_reports renames the folders into place.
+    `progress(round, written, to write)` is called after each batch of files."""
     con = connect_work_db(work_db, read_only=True)
     try:
         rounds = [r for (r,) in con.execute("select distinct round_id from intermediate.int_exam__in_force").fetchall()]
@@ -791,7 +803,17 @@ def prepare_unit_feedback(work_db: Path, reports_dir: Path) -> list[str]:
         con.close()
     # a folder with its digest has had its files written: not a new round's, and not worth a digest query
     new = [r for r in sorted(rounds) if not (reports_dir / r / "units" / ".digest").is_file()]
-    return [r for r in new if write_unit_feedback(work_db, r, reports_dir / r / "units", prepare=True)]
+    return [
+        r
+        for r in new
+        if write_unit_feedback(
+            work_db,
+            r,
+            reports_dir / r / "units",
+            prepare=True,
+            progress=(lambda done, total, r=r: progress(r, done, total)) if progress else None,
+        )
+    ]
 
 
 def _prepared_folders(reports_dir: Path) -> list[Path]:

@@ -68,10 +68,12 @@ def test_dbt_in_the_worker_process_equals_dbt_in_this_one(built, tmp_path, child
     args = ["test", "--select", "int_exam__file_stats stg_landing__files"]
     here = run_dbt(args, settings.work_db, settings.work_dir)
     command = None if child == "works" else [sys.executable, "-c", "raise SystemExit(3)"]
+    said: list[tuple[int, int]] = []  # (nodes finished, nodes selected), as they finish
     with DbtWorker(settings.work_db, settings.work_dir, command) as worker:
-        there = worker.run(args)
+        there = worker.run(args, progress=lambda *p: said.append(p))
     assert here.nodes >= 3 and there == here
     assert ("dbt worker failed" in caplog.text) == (child == "dies")
+    assert said == [(i, here.nodes) for i in range(1, here.nodes + 1)]
 
 
 def test_a_failing_node_in_the_worker_is_named_in_the_error(built, tmp_path):

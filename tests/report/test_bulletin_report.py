@@ -299,8 +299,10 @@ def test_only_the_resubmitting_units_feedback_file_is_rewritten(tmp_path, monkey
     monkeypatch.setattr(report_module, "FEEDBACK_BATCH_UNITS", 2)
     for p in units_dir.glob("*.csv"):
         p.unlink()
-    assert write_unit_feedback(work_db, "2024-R1", units_dir) == len(after) == 3  # two queries
+    said: list[tuple[int, int]] = []  # (written, to write) after each batch
+    assert write_unit_feedback(work_db, "2024-R1", units_dir, progress=lambda *p: said.append(p)) == len(after) == 3
     assert {p.name: p.read_text() for p in units_dir.glob("*.csv")} == {n: t for n, (_, t) in after.items()}
+    assert len(said) == 2 and said[0][0] < said[1][0] and said[-1] == (3, 3)  # two queries
 
 
 def test_feedback_batches_cover_every_unit_in_order_small_at_both_ends():
@@ -328,7 +330,7 @@ def test_unit_feedback_written_ahead_is_renamed_into_place_only_while_current(tm
 
     prepared_rounds: list[list[str]] = []
     real = pipeline.prepare_unit_feedback
-    monkeypatch.setattr(pipeline, "prepare_unit_feedback", lambda *a: prepared_rounds.append(real(*a)))
+    monkeypatch.setattr(pipeline, "prepare_unit_feedback", lambda *a, **k: prepared_rounds.append(real(*a, **k)))
     land = Landing(tmp_path / "landing").good_round()
     run_pipeline(land.root, tmp_path / "w.duckdb").close()
     units_dir = tmp_path / "reports" / "2024-R1" / "units"
