@@ -246,15 +246,16 @@ def test_the_worker_compiles_the_macros_the_last_build_used(built, tmp_path):
 def test_the_worker_builds_the_json_schemas_a_build_validates_with(built, tmp_path):
     """In a fresh process: after warm_up, a build (the pipeline's incremental one) builds no JSON schema of
     its own; a stale VALIDATED_CLASSES (a class dbt no longer validates, or one it started to) fails this.
-    Nor does the build have inspect map the files of modules loaded before it (dbt-duckdb's behaviour flags
-    call inspect.stack())."""
+    The first process builds the schemas and keeps them; the next one builds none and serves the kept ones,
+    equal to what dbt builds. Nor does the build have inspect map the files of modules loaded before it
+    (dbt-duckdb's behaviour flags call inspect.stack())."""
     settings, _ = built
     work = tmp_path / "work"
     work.mkdir()
     shutil.copy(settings.work_db, work / settings.work_db.name)
     code = textwrap.dedent(
         f"""
-        import inspect, json, sys
+        import importlib, inspect, json, sys
         from pathlib import Path
         from dbt_common import dataclass_schema
         from reformwatch import dbt_runner
@@ -264,6 +265,7 @@ def test_the_worker_builds_the_json_schemas_a_build_validates_with(built, tmp_pa
             built.append(cls.__module__ + "." + cls.__qualname__)
             return real(cls, *a, **kw)
         dataclass_schema.build_json_schema = recording
+        dbt_runner._schemas_file = lambda: Path({str(tmp_path / "schemas.pickle")!r})
         work = Path({str(work)!r})
         db = work / {settings.work_db.name!r}
         manifest = dbt_runner.parse_project(db, work)
@@ -274,15 +276,26 @@ def test_the_worker_builds_the_json_schemas_a_build_validates_with(built, tmp_pa
         args = dbt_build_args(full_refresh=False)
         dbt_runner.run_dbt(args, db, work, env={{"REFORMWATCH_AS_OF": "2030-01-01T00:00:00+00:00"}}, manifest=manifest)
         mapped = len(inspect.modulesbyfile) - mapped  # a module's file: up to two keys (as named, real path)
-        print(json.dumps([warm, built, mapped, len(sys.modules) - loaded]))
+        during, classes = list(built), []
+        for name in dbt_runner.VALIDATED_CLASSES:
+            module, _, cls = name.rpartition(".")
+            classes.append(getattr(importlib.import_module(module), cls))
+        same = all(c.json_schema() == real(c).to_dict() for c in classes)
+        print(json.dumps([warm, during, mapped, len(sys.modules) - loaded, same]))
         """
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
-    warm, during_build, mapped, imported = json.loads(done.stdout.strip().splitlines()[-1])
-    assert sorted(warm) == sorted(dbt_runner.VALIDATED_CLASSES)
-    assert during_build == []
+
+    def fresh_process() -> list:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    warm, during_build, mapped, imported, same = fresh_process()
+    assert sorted(warm) == sorted(dbt_runner.VALIDATED_CLASSES) and (tmp_path / "schemas.pickle").is_file()
+    assert during_build == [] and same
     assert mapped <= 2 * imported  # only modules the build imported itself (without warm_up: over 1,000)
+    warm, during_build, _, _, same = fresh_process()
+    assert warm == [] and during_build == [] and same  # the kept schemas, equal to dbt's
 
 
 def test_the_worker_leaves_the_folder_the_run_started_in_off_its_path(tmp_path, monkeypatch):
