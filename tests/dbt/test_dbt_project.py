@@ -246,8 +246,9 @@ def test_the_worker_compiles_the_macros_the_last_build_used(built, tmp_path):
 def test_the_worker_builds_the_json_schemas_a_build_validates_with(built, tmp_path):
     """In a fresh process: after warm_up, a build (the pipeline's incremental one) builds no JSON schema of
     its own; a stale VALIDATED_CLASSES (a class dbt no longer validates, or one it started to) fails this.
-    The first process builds the schemas and keeps them; the next one builds none and serves the kept ones,
-    equal to what dbt builds. Nor does the build have inspect map the files of modules loaded before it
+    The first process builds the schemas and compiles the macros, and keeps both; the next one builds and
+    compiles none, and uses what was kept, equal to what dbt builds and Jinja compiles; its build passes.
+    Nor does the build have inspect map the files of modules loaded before it
     (dbt-duckdb's behaviour flags call inspect.stack())."""
     settings, _ = built
     work = tmp_path / "work"
@@ -266,12 +267,19 @@ def test_the_worker_builds_the_json_schemas_a_build_validates_with(built, tmp_pa
             return real(cls, *a, **kw)
         dataclass_schema.build_json_schema = recording
         dbt_runner._schemas_file = lambda: Path({str(tmp_path / "schemas.pickle")!r})
+        dbt_runner._jinja_code_file = lambda: Path({str(tmp_path / "jinja.marshal")!r})
+        from dbt_common.clients.jinja import MacroFuzzEnvironment, get_environment
+        compiled, compile = [], MacroFuzzEnvironment.compile
+        def counting(self, source, *a, **kw):
+            compiled.append(source)
+            return compile(self, source, *a, **kw)
+        MacroFuzzEnvironment.compile = counting
         work = Path({str(work)!r})
         db = work / {settings.work_db.name!r}
         manifest = dbt_runner.parse_project(db, work)
         built.clear()
-        dbt_runner.warm_up(manifest, db)
-        warm, built[:] = list(built), []
+        macros = dbt_runner.warm_up(manifest, db)
+        warm, built[:], compiled_warm = list(built), [], len(compiled)
         mapped, loaded = len(inspect.modulesbyfile), len(sys.modules)
         args = dbt_build_args(full_refresh=False)
         dbt_runner.run_dbt(args, db, work, env={{"REFORMWATCH_AS_OF": "2030-01-01T00:00:00+00:00"}}, manifest=manifest)
@@ -281,7 +289,14 @@ def test_the_worker_builds_the_json_schemas_a_build_validates_with(built, tmp_pa
             module, _, cls = name.rpartition(".")
             classes.append(getattr(importlib.import_module(module), cls))
         same = all(c.json_schema() == real(c).to_dict() for c in classes)
-        print(json.dumps([warm, during, mapped, len(sys.modules) - loaded, same]))
+        import marshal
+        kept = marshal.loads(Path({str(tmp_path / "jinja.marshal")!r}).read_bytes())
+        def key(m):
+            return dbt_runner.hashlib.sha256(m.macro_sql.encode()).hexdigest()
+        warmed = [m for m in manifest.macros.values() if key(m) in kept]
+        same_code = 0 < len(kept) <= macros and all(kept[key(m)] == compile(get_environment(m), m.macro_sql)
+                                                    for m in warmed)
+        print(json.dumps([warm, during, mapped, len(sys.modules) - loaded, same, compiled_warm, macros, same_code]))
         """
     )
 
@@ -290,12 +305,17 @@ def test_the_worker_builds_the_json_schemas_a_build_validates_with(built, tmp_pa
         assert done.returncode == 0, done.stderr[-2000:]
         return json.loads(done.stdout.strip().splitlines()[-1])
 
-    warm, during_build, mapped, imported, same = fresh_process()
+    warm, during_build, mapped, imported, same, compiled, macros, same_code = fresh_process()
     assert sorted(warm) == sorted(dbt_runner.VALIDATED_CLASSES) and (tmp_path / "schemas.pickle").is_file()
     assert during_build == [] and same
     assert mapped <= 2 * imported  # only modules the build imported itself (without warm_up: over 1,000)
-    warm, during_build, _, _, same = fresh_process()
+    assert macros > 50 and compiled == macros and same_code  # compiled, and kept
+    warm, during_build, _, _, same, compiled, macros, same_code = fresh_process()
     assert warm == [] and during_build == [] and same  # the kept schemas, equal to dbt's
+    assert compiled < macros and same_code  # only macros new to the list (the last build used them) compiled
+    warm, during_build, _, _, same, compiled, again, same_code = fresh_process()
+    assert warm == [] and during_build == [] and same
+    assert again == macros and compiled == 0 and same_code  # the kept code, equal to what Jinja compiles
 
 
 def test_the_worker_leaves_the_folder_the_run_started_in_off_its_path(tmp_path, monkeypatch):
