@@ -152,14 +152,27 @@ VALIDATED_CLASSES = (
 SCHEMA_PACKAGES = ("dbt-core", "dbt-common", "dbt-adapters", "dbt-duckdb", "mashumaro")
 
 
-def _schemas_file() -> Path:
-    """Where the JSON schemas of VALIDATED_CLASSES are kept (cache folder), under a key of what builds them."""
+def _kept_file(stem: str, suffix: str, packages: tuple[str, ...], *more: str) -> Path:
+    """A file the dbt worker keeps in the cache folder, under a key of the Python version, the versions
+    of `packages` (the code that made what it holds) and `more`."""
     from importlib.metadata import version
 
-    key = hashlib.sha256(
-        "|".join([sys.version, *(f"{p}={version(p)}" for p in SCHEMA_PACKAGES), *VALIDATED_CLASSES]).encode()
-    ).hexdigest()
-    return cache_dir() / "dbt" / f"json-schemas-{key[:32]}.pickle"
+    parts = [sys.version, *(f"{p}={version(p)}" for p in packages), *more]
+    return cache_dir() / "dbt" / f"{stem}-{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:32]}{suffix}"
+
+
+def _keep(path: Path, data: bytes, what: str) -> None:
+    """Write a kept file; keeping it is an optimisation only, so a failure is just logged."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_replacing(path, data)
+    except Exception:
+        log.debug("could not keep %s", what, exc_info=True)
+
+
+def _schemas_file() -> Path:
+    """Where the JSON schemas of VALIDATED_CLASSES are kept, under a key of what builds them."""
+    return _kept_file("json-schemas", ".pickle", SCHEMA_PACKAGES, *VALIDATED_CLASSES)
 
 
 def _build_json_schemas() -> None:
@@ -184,11 +197,7 @@ def _build_json_schemas() -> None:
         except Exception:  # another dbt version may have moved a class: the build builds it when needed
             log.debug("no JSON schema built for %s", name, exc_info=True)
     if len(built) == len(VALIDATED_CLASSES):
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_replacing(path, pickle.dumps(built))
-        except Exception:  # keeping them is an optimisation only
-            log.debug("could not keep the JSON schemas", exc_info=True)
+        _keep(path, pickle.dumps(built), "the JSON schemas")
 
 
 def _class_key(cls: type) -> str:
@@ -241,10 +250,7 @@ def warm_up(manifest: Any, work_db: Path) -> int:
 
 def _jinja_code_file() -> Path:
     """Where the compiled code of the warmed-up macros is kept, under a key of what compiles it."""
-    from importlib.metadata import version
-
-    key = hashlib.sha256(f"{sys.version}|jinja2={version('jinja2')}|dbt-common={version('dbt-common')}".encode())
-    return cache_dir() / "dbt" / f"jinja-code-{key.hexdigest()[:32]}.marshal"
+    return _kept_file("jinja-code", ".marshal", ("jinja2", "dbt-common"))
 
 
 def _macro_templates(macros: list[Any]) -> int:
@@ -261,14 +267,15 @@ def _macro_templates(macros: list[Any]) -> int:
     try:
         kept = marshal.loads(path.read_bytes())
     except Exception:  # none kept yet, or not loadable
-        kept = {}
+        kept = None
+    kept = kept if isinstance(kept, dict) else {}
     codes, compiled = {}, 0
     for macro in macros:
         if macro.macro_sql in dbt_jinja.template_cache.file_cache:
             continue
         key = hashlib.sha256(macro.macro_sql.encode()).hexdigest()
         env = dbt_jinja.get_environment(macro, capture_macros=False, native=False)
-        code = kept.get(key) if isinstance(kept, dict) else None
+        code = kept.get(key)
         if code is None:
             with dbt_jinja.catch_jinja(macro):
                 code = env.compile(macro.macro_sql)
@@ -277,11 +284,7 @@ def _macro_templates(macros: list[Any]) -> int:
         template = env.template_class.from_code(env, code, env.make_globals({}), None)
         dbt_jinja.template_cache.file_cache[macro.macro_sql] = template
     if compiled:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_replacing(path, marshal.dumps(codes))
-        except Exception:  # keeping them is an optimisation only
-            log.debug("could not keep the compiled macros", exc_info=True)
+        _keep(path, marshal.dumps(codes), "the compiled macros")
     return len(macros)
 
 
