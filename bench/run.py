@@ -96,7 +96,7 @@ def floor_glob(landing: Path) -> float:
 
 def settled() -> None:
     """Write back what earlier runs left in the page cache, before a timed run starts: a cold run at L
-    leaves about 1 GB (its unit feedback files) that the kernel would otherwise flush during the next one."""
+    leaves about 800 MB (its unit feedback files) that the kernel would otherwise flush during the next one."""
     os.sync()
 
 
