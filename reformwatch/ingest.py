@@ -14,6 +14,7 @@ import bisect
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -138,7 +139,6 @@ def _per_file_load(con: duckdb.DuckDBPyConnection, kind: str, nf: _NewFile, tmp_
 
 
 CHUNK_FILES = 5_000  # files prepared and parsed per DuckDB pass (bounds the memory held in Python)
-PROGRESS_FILES = 20_000  # a progress line each time this many more files are loaded
 
 
 def _load_chunk(
@@ -317,9 +317,12 @@ def ingest(
     run_id: str,
     loaded_at: datetime,
     max_file_bytes: int,
-    progress=None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> IngestResult:
-    """Scan the landing zone and load what is new; one transaction."""
+    """Scan the landing zone and load what is new; one transaction.
+
+    `progress(read, to read)` is called as each chunk of files to read is loaded, the last time with both
+    equal (files that turn out to be known or gone count as read)."""
     ensure_schema(con)
     seen = scan(con, landing, max_file_bytes)
     rejected = con.execute("select count(*) from landing_scanned where check_name is not null").fetchone()[0]
@@ -350,6 +353,7 @@ def ingest(
             for k, part in enumerate(parts)
         )
         loading: Future[None] | None = None
+        handled = 0  # files of the chunks handed to the loader
         try:
             for part, prepared in zip(parts, workers.map(jobs), strict=True):
                 base, chunk = next_id, []
@@ -371,13 +375,16 @@ def ingest(
                     result.changed_rounds.add(f.round_id)
                 if loading is not None:
                     loading.result()
-                    if progress and len(new) // PROGRESS_FILES < (len(new) + len(chunk)) // PROGRESS_FILES:
-                        progress(f"read and parsed {len(new)} new files")
+                    if progress:
+                        progress(handled, len(todo))
                 new += chunk
                 loading = loader.submit(_load_chunk, con, chunk, prepared, base, tmp_dir, (run_id, loaded_at))
+                handled += len(part)
         finally:
             if loading is not None:
                 loading.result()  # the connection is free again (and a failed load raises here)
+        if progress and todo:
+            progress(len(todo), len(todo))
     result.files_read = len(new)
     result.rows_loaded = sum(nf.n_rows for nf in new)
 

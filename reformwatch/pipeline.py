@@ -133,6 +133,7 @@ def ingest_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: 
                 "select registry_fingerprint, ingested_parts from raw.pipeline_state"
             ).fetchone()
             registry = load_registries(con, landing, loaded_fingerprint=loaded)
+            said = Throttled(say)
             with no_gc_while_loading(freeze=False):  # 200,000 files' objects: about 2 s of collections
                 result = ingest(
                     con,
@@ -140,7 +141,9 @@ def ingest_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: 
                     run_id=summary.run_id,
                     loaded_at=datetime.now(UTC),
                     max_file_bytes=settings.max_file_bytes,
-                    progress=say,
+                    progress=lambda done, total: said(
+                        lambda: f"ingest: {done} of {total} new or changed files read ({said.elapsed():.0f} s)"
+                    ),
                 )
             _crash_point("load")
             passed = sorted(r for r in registry.rounds if _deadline_passed(con, r, as_of))

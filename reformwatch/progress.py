@@ -1,4 +1,4 @@
-"""Progress lines for the long phases of a run (a national round's dbt build and unit feedback files)."""
+"""Progress lines for the long phases of a run (a national round's ingest, dbt build and unit feedback files)."""
 
 from __future__ import annotations
 

@@ -34,9 +34,10 @@ def test_throttled_says_at_most_once_per_interval_and_nothing_in_a_short_phase()
     assert throttled.elapsed() == pytest.approx(10.1)
 
 
-def test_a_run_says_how_far_the_dbt_build_and_the_unit_files_are(tmp_path, monkeypatch):
-    """With a zero interval every step is said: the build's nodes up to all of them, the unit files up
-    to the round's count (with the default interval a phase under 5 s says none)."""
+def test_a_run_says_how_far_the_ingest_the_dbt_build_and_the_unit_files_are(tmp_path, monkeypatch):
+    """With a zero interval every step is said: the files read up to all of them, the build's nodes up
+    to all of them, the unit files up to the round's count (with the default interval a phase under 5 s
+    says none)."""
     monkeypatch.setattr(progress, "PROGRESS_EVERY_S", 0.0)
     land = Landing(tmp_path / "landing").good_round()
     said: list[str] = []
@@ -46,6 +47,8 @@ def test_a_run_says_how_far_the_dbt_build_and_the_unit_files_are(tmp_path, monke
     def found(pattern: str) -> list[tuple[str, ...]]:
         return [m.groups() for m in map(re.compile(pattern).match, said) if m]
 
+    read = found(r"ingest: (\d+) of (\d+) new or changed files read")
+    assert read and read[-1] == (str(summary.ingest.files_read),) * 2 and summary.ingest.files_read > 0
     built = [(int(d), int(t)) for d, t in found(r"build: (\d+) of (\d+) dbt nodes done")]
     assert built and built == [(i, built[0][1]) for i in range(1, built[0][1] + 1)]
     assert f"build: {built[-1][1]} dbt nodes ok" in "\n".join(said)

@@ -406,3 +406,34 @@ def test_a_registry_row_with_too_many_cells_is_named(tmp_path):
     ensure_schema(con)
     with pytest.raises(RegistryError, match=r"units.csv cannot be read: line 2 has 3 cells, the header row only 2$"):
         load_registries(con, land.root)
+
+
+def test_ingest_reports_the_files_read_after_each_chunk(tmp_path, monkeypatch):
+    """progress(read, to read) follows the chunks as they are loaded and ends with all of them; a re-run
+    with nothing to read reports nothing."""
+    monkeypatch.setattr("reformwatch.ingest.CHUNK_FILES", 5)
+    monkeypatch.setenv("REFORMWATCH_INGEST_WORKERS", "0")  # this process prepares the chunks
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_schema(con)
+    load_registries(con, SAMPLE_LANDING)
+    calls: list[tuple[int, int]] = []
+    res = ingest(
+        con,
+        SAMPLE_LANDING,
+        run_id="t",
+        loaded_at=datetime.now(UTC),
+        max_file_bytes=10**8,
+        progress=lambda *a: calls.append(a),
+    )
+    n = res.files_read
+    assert n == 37 and calls == [(i, n) for i in range(5, n, 5)] + [(n, n)]
+    calls.clear()
+    again = ingest(
+        con,
+        SAMPLE_LANDING,
+        run_id="u",
+        loaded_at=datetime.now(UTC),
+        max_file_bytes=10**8,
+        progress=lambda *a: calls.append(a),
+    )
+    assert again.files_read == 0 and calls == []
