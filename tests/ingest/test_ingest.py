@@ -416,24 +416,19 @@ def test_ingest_reports_the_files_read_after_each_chunk(tmp_path, monkeypatch):
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     ensure_schema(con)
     load_registries(con, SAMPLE_LANDING)
-    calls: list[tuple[int, int]] = []
-    res = ingest(
-        con,
-        SAMPLE_LANDING,
-        run_id="t",
-        loaded_at=datetime.now(UTC),
-        max_file_bytes=10**8,
-        progress=lambda *a: calls.append(a),
-    )
-    n = res.files_read
+
+    def run(run_id: str) -> tuple[int, list[tuple[int, int]]]:
+        calls: list[tuple[int, int]] = []
+        res = ingest(
+            con,
+            SAMPLE_LANDING,
+            run_id=run_id,
+            loaded_at=datetime.now(UTC),
+            max_file_bytes=10**8,
+            progress=lambda *a: calls.append(a),
+        )
+        return res.files_read, calls
+
+    n, calls = run("t")
     assert n == 37 and calls == [(i, n) for i in range(5, n, 5)] + [(n, n)]
-    calls.clear()
-    again = ingest(
-        con,
-        SAMPLE_LANDING,
-        run_id="u",
-        loaded_at=datetime.now(UTC),
-        max_file_bytes=10**8,
-        progress=lambda *a: calls.append(a),
-    )
-    assert again.files_read == 0 and calls == []
+    assert run("u") == (0, [])
