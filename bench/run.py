@@ -1,6 +1,6 @@
 """Benchmark reformwatch against a hand-written DuckDB floor, at scales S, M and L (and H: M with history).
 
-Run by hand (not part of the test suite):  .venv/bin/python bench/run.py [S M L H] [--keep]
+Run by hand (not part of the test suite):  .venv/bin/python bench/run.py [S M L H] [--runs N] [--out FILE]
 Writes docs/benchmarks.md. Landing zones are generated with `reformwatch synth` into bench/.data/.
 """
 
@@ -346,9 +346,26 @@ def write_report(results: list[dict]) -> str:
 def main() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the multi-file floor opens many files
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("scales", nargs="*", default=["S", "M"], choices=list(SCALES))
-    ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="For each scale: the floor, reformwatch cold (empty warehouse), a no-op re-run, a re-run after one "
+        "unit resubmits, and peak memory. M, L and H are generated into bench/.data/ on first use (L: about "
+        "4 minutes, 1.2 GB); a whole run of S M H L takes 10-15 minutes on 2 cores.",
+    )
+    ap.add_argument(
+        "scales",
+        nargs="*",
+        default=["S", "M"],
+        choices=list(SCALES),
+        metavar="SCALE",
+        help="S: the bundled round; M: 2,000 units x 150 examinees; L: 100,000 units x 100; H: M over eight "
+        "rounds (default: S M)",
+    )
+    ap.add_argument(
+        "--out",
+        default=str(ROOT / "docs" / "benchmarks.md"),
+        help="the report to write (default: docs/benchmarks.md); its notes from '## Where the time goes' on are kept",
+    )
     ap.add_argument(
         "--runs",
         type=int,

@@ -249,12 +249,18 @@ def build_parser() -> argparse.ArgumentParser:
         "a seed: mostly UTF-8 CSV, some GB18030 and XLSX files, some resubmissions, and a share of units with "
         "one planted fault each, listed in DIR/faults.json with the issues they must raise.",
     )
-    sy.add_argument("--units", type=int, required=True, metavar="N")
-    sy.add_argument("--examinees-per-unit", type=int, required=True, metavar="R")
-    sy.add_argument("--rounds", type=int, default=1, metavar="K")
+    sy.add_argument("--units", type=int, required=True, metavar="N", help="units in units.csv and in every round")
+    sy.add_argument("--examinees-per-unit", type=int, required=True, metavar="R", help="rows of each unit's exam sheet")
+    sy.add_argument("--rounds", type=int, default=1, metavar="K", help="rounds, one folder each (default: 1)")
     sy.add_argument("--out", required=True, metavar="DIR", help="an empty or new folder")
-    sy.add_argument("--fault-rate", type=float, default=0.05, metavar="F", help="share of units with a fault")
-    sy.add_argument("--seed", type=int, default=1, metavar="S")
+    sy.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.05,
+        metavar="F",
+        help="share of units with one planted fault in each round, 0 to 1 (default: 0.05)",
+    )
+    sy.add_argument("--seed", type=int, default=1, metavar="S", help="the same seed writes the same files (default: 1)")
     sy.set_defaults(func=cmd_synth)
     return p
 
