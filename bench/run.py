@@ -84,6 +84,7 @@ def utf8_csvs(landing: Path, kind: str) -> list[str]:
 
 
 def floor_glob(landing: Path) -> float:
+    settled()
     t = time.perf_counter()
     con = duckdb.connect()
     for kind, sql in (("exam", AGG_EXAM), ("progress", AGG_REFORM)):

@@ -141,8 +141,8 @@ def ingest_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: 
                     run_id=summary.run_id,
                     loaded_at=datetime.now(UTC),
                     max_file_bytes=settings.max_file_bytes,
-                    progress=lambda done, total: said(
-                        lambda: f"ingest: {done} of {total} new or changed files read ({said.elapsed():.0f} s)"
+                    progress=lambda done, total: said.timed(
+                        lambda: f"ingest: {done} of {total} new or changed files read"
                     ),
                 )
             _crash_point("load")
@@ -289,7 +289,7 @@ def _dbt_build(
     res = dbt.run(
         dbt_build_args(full_refresh, skip, registries_kept),
         env=env,
-        progress=lambda done, total: said(lambda: f"build: {done} of {total} dbt nodes done ({said.elapsed():.0f} s)"),
+        progress=lambda done, total: said.timed(lambda: f"build: {done} of {total} dbt nodes done"),
     )
     summary.phases["dbt"] = time.perf_counter() - t1
     con = _connect_work(settings)
@@ -372,7 +372,7 @@ def _unit_feedback_ahead(settings: Settings, skip: bool = False, say: Say = log.
     said = Throttled(say)
 
     def written(round_id: str, done: int, total: int) -> None:
-        said(lambda: f"checks: unit feedback files of {round_id}: {done} of {total} written ({said.elapsed():.0f} s)")
+        said.timed(lambda: f"checks: unit feedback files of {round_id}: {done} of {total} written")
 
     def prepare() -> None:
         try:

@@ -38,3 +38,7 @@ class Throttled:
                 return
             self._due = now + self._every
         self._say(text())
+
+    def timed(self, text: Callable[[], str]) -> None:
+        """As a call, with the seconds since the phase started after the text, e.g. `... (5 s)`."""
+        self(lambda: f"{text()} ({self.elapsed():.0f} s)")

@@ -1,4 +1,5 @@
-"""Progress lines of the long phases: the dbt build's nodes and a new round's unit feedback files."""
+"""Progress lines of the long phases: the ingest's files, the dbt build's nodes and a new round's unit feedback
+files."""
 
 from __future__ import annotations
 
@@ -32,6 +33,16 @@ def test_throttled_says_at_most_once_per_interval_and_nothing_in_a_short_phase()
     assert said == ["line 3", "line 6"]
     assert built == [3, 6]  # a line's text is built only when it is said
     assert throttled.elapsed() == pytest.approx(10.1)
+
+
+def test_a_timed_line_ends_with_the_seconds_since_the_phase_started():
+    now = [100.0]
+    said: list[str] = []
+    throttled = Throttled(said.append, every_s=5, clock=lambda: now[0])
+    for t in (103.0, 107.4, 109.0):
+        now[0] = t
+        throttled.timed(lambda: "ingest: 5 of 37 new or changed files read")
+    assert said == ["ingest: 5 of 37 new or changed files read (7 s)"]
 
 
 def test_a_run_says_how_far_the_ingest_the_dbt_build_and_the_unit_files_are(tmp_path, monkeypatch):
