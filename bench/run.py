@@ -180,81 +180,105 @@ def resubmit(landing: Path, version: int = 9) -> Path:
     return new
 
 
-def bench(scale: str, runs: int = 2) -> dict:
+DISK_CHECK_FILES = 10_000
+
+
+def disk_check(folder: Path) -> float:
+    """Seconds to create DISK_CHECK_FILES empty files in a new folder (left in place: see bench)."""
+    folder.mkdir()
+    settled()
+    t = time.perf_counter()
+    for i in range(DISK_CHECK_FILES):
+        os.close(os.open(folder / f"{i}.csv", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    return time.perf_counter() - t
+
+
+def bench(scale: str, work: Path, runs: int = 2) -> dict:
+    """Measure one scale in `work` (a new folder); its files are left for the caller to remove at the end.
+
+    Nothing is deleted between the timed runs: on ext4 without a journal (this machine's disk), the kernel
+    does not reuse an inode deleted less than a minute ago (six while its inode table block is not yet
+    written back) and skips such inodes one by one for every new file. After 100,000 files were deleted
+    nearby, creating 100,000 new ones took 17-43 s of kernel time instead of 1.9 s, so a cold run's unit
+    feedback files would time the deletion before the run, not the run."""
     print(f"scale {scale}")
     landing = landing_for(scale)
     files = sum(1 for _ in landing.glob("*/*/*"))
     size = sum(p.stat().st_size for p in landing.glob("*/*/*")) / 1e6
-    work = Path(tempfile.mkdtemp(prefix=f"rw-bench-{scale}-"))
+    work.mkdir()
+    disk = disk_check(work / "disk-check")
+    print(f"  disk: {DISK_CHECK_FILES} new empty files in {disk:.2f} s")
+    if disk > 1.0:  # about 0.2 s when nothing was deleted nearby in the last minutes
+        print(
+            "  warning: the disk creates files slowly now (were many files removed in the last six minutes?); "
+            "the cold runs' unit feedback files will take longer than usual"
+        )
     try:
-        try:
-            glob = floor_glob(landing)
-        except duckdb.Error as e:  # e.g. too many open files at L
-            print(f"  floor (a) multi-file read_csv failed: {str(e).splitlines()[0]}")
-            glob = float("inf")
-        # The floor (b) and the cold runs alternate, so that a change of the machine's speed during the
-        # scale (up to 40% within a day, docs/benchmarks.md) weighs on both sides of the ratio alike. The
-        # fastest of each counts: the first floor run may read the files from disk. Each cold run gets a
-        # folder of its own, all removed at the end: creating 100,000 files right after deleting as many
-        # is much slower on some disks, which would time the disk, not the run.
-        floor_runs, colds, rss = [], [], 0.0
+        glob = floor_glob(landing)
+    except duckdb.Error as e:  # e.g. too many open files at L
+        print(f"  floor (a) multi-file read_csv failed: {str(e).splitlines()[0]}")
+        glob = float("inf")
+    # The floor (b) and the cold runs alternate, so that a change of the machine's speed during the
+    # scale (up to 40% within a day, docs/benchmarks.md) weighs on both sides of the ratio alike. The
+    # fastest of each counts: the first floor run may read the files from disk. Each cold run gets a
+    # folder of its own (see the docstring).
+    floor_runs, colds, rss = [], [], 0.0
+    for i in range(runs):
+        floor_runs.append(floor_concat(landing))
+        wh = work / f"cold{i}" / "w.duckdb"
+        wh.parent.mkdir()
+        wall, rss_i, _, cpu = timed_run(landing, wh)
+        colds.append((wall, wh, cpu))
+        rss = max(rss, rss_i)
+    concat = min(floor_runs)
+    print(
+        f"  floor (a) read_csv over the files {glob:.1f} s, (b) one concatenated stream {concat:.1f} s "
+        f"(runs: {', '.join(f'{r:.1f}' for r in floor_runs)})"
+    )
+    floor = min(glob, concat)
+    print(f"  floor {floor:.1f} s")
+    cold, wh, cold_cpu = min(colds, key=lambda c: c[0])
+    cold_phases = phases(wh, cold) | {"cpu": cold_cpu}
+    print(
+        f"  cold {cold:.1f} s (runs: {', '.join(f'{c[0]:.1f}' for c in colds)}), peak RSS {rss:.2f} GB, "
+        f"phases {cold_phases}"
+    )
+    wh = colds[-1][1]
+    noops = [timed_run(landing, wh)[0] for _ in range(runs)]
+    noop = min(noops)
+    print(f"  no-op {noop:.2f} s (runs: {', '.join(f'{n:.2f}' for n in noops)})")
+    target = landing
+    if scale == "S":  # keep the bundled sample untouched: resubmit into a copy
+        target = work / "landing"
+        shutil.copytree(landing, target)
+        wh = work / "copy" / "w.duckdb"
+        wh.parent.mkdir()
+        timed_run(target, wh)
+    ones, added = [], []
+    try:
         for i in range(runs):
-            floor_runs.append(floor_concat(landing))
-            wh = work / f"cold{i}" / "w.duckdb"
-            wh.parent.mkdir()
-            wall, rss_i, _, cpu = timed_run(landing, wh)
-            colds.append((wall, wh, cpu))
-            rss = max(rss, rss_i)
-        concat = min(floor_runs)
-        print(
-            f"  floor (a) read_csv over the files {glob:.1f} s, (b) one concatenated stream {concat:.1f} s "
-            f"(runs: {', '.join(f'{r:.1f}' for r in floor_runs)})"
-        )
-        floor = min(glob, concat)
-        print(f"  floor {floor:.1f} s")
-        cold, wh, cold_cpu = min(colds, key=lambda c: c[0])
-        cold_phases = phases(wh, cold) | {"cpu": cold_cpu}
-        print(
-            f"  cold {cold:.1f} s (runs: {', '.join(f'{c[0]:.1f}' for c in colds)}), peak RSS {rss:.2f} GB, "
-            f"phases {cold_phases}"
-        )
-        wh = colds[-1][1]
-        noops = [timed_run(landing, wh)[0] for _ in range(runs)]
-        noop = min(noops)
-        print(f"  no-op {noop:.2f} s (runs: {', '.join(f'{n:.2f}' for n in noops)})")
-        target = landing
-        if scale == "S":  # keep the bundled sample untouched: resubmit into a copy
-            target = work / "landing"
-            shutil.copytree(landing, target)
-            wh = work / "copy" / "w.duckdb"
-            wh.parent.mkdir()
-            timed_run(target, wh)
-        ones, added = [], []
-        try:
-            for i in range(runs):
-                added.append(resubmit(target, 9 + i))
-                wall, _, _, cpu = timed_run(target, wh)
-                ones.append((wall, phases(wh, wall) | {"cpu": cpu}))
-        finally:
-            for f in added:
-                f.unlink(missing_ok=True)
-        one, one_phases = min(ones, key=lambda o: o[0])
-        print(f"  one resubmission {one:.1f} s (runs: {', '.join(f'{o[0]:.1f}' for o in ones)}), phases {one_phases}")
-        return {
-            "scale": scale,
-            "files": files,
-            "mb": size,
-            "floor": floor,
-            "cold": cold,
-            "noop": noop,
-            "one": one,
-            "rss": rss,
-            "cold_phases": cold_phases,
-            "one_phases": one_phases,
-            "runs": runs,
-        }
+            added.append(resubmit(target, 9 + i))
+            wall, _, _, cpu = timed_run(target, wh)
+            ones.append((wall, phases(wh, wall) | {"cpu": cpu}))
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        for f in added:
+            f.unlink(missing_ok=True)
+    one, one_phases = min(ones, key=lambda o: o[0])
+    print(f"  one resubmission {one:.1f} s (runs: {', '.join(f'{o[0]:.1f}' for o in ones)}), phases {one_phases}")
+    return {
+        "scale": scale,
+        "files": files,
+        "mb": size,
+        "floor": floor,
+        "cold": cold,
+        "noop": noop,
+        "one": one,
+        "rss": rss,
+        "cold_phases": cold_phases,
+        "one_phases": one_phases,
+        "runs": runs,
+        "disk": disk,
+    }
 
 
 NOTES = "## Where the time goes"
@@ -323,6 +347,13 @@ def write_report(results: list[dict]) -> str:
             f"{r['cold'] / r['floor']:.1f}x | {r['noop']:.2f} | {r['one']:.1f} | {r['one'] / r['cold']:.1%} | "
             f"{r['rss']:.2f} |"
         )
+    disk = ", ".join(f"{r['scale']} {r['disk']:.2f} s" for r in results)
+    lines += [
+        "",
+        f"The disk, before each scale: {DISK_CHECK_FILES:,} new empty files took {disk}. Nothing is deleted",
+        "until every scale is measured: on ext4 without a journal, creating files is up to 20 times slower for",
+        "up to six minutes after many were deleted nearby, which would weigh on the cold runs' unit files.",
+    ]
     met = target_rows(results)
     if met:
         lines += ["", "The targets of issue #6, as measured in this table:", "", "| scale | target | measured | met |"]
@@ -374,7 +405,12 @@ def main() -> None:
         help="runs of the floor (b), (b) cold, (c) no-op and (d) one resubmission; the fastest counts",
     )
     args = ap.parse_args()
-    results = [bench(s, max(1, args.runs)) for s in args.scales]
+    work = Path(tempfile.mkdtemp(prefix="rw-bench-"))
+    try:  # every scale's files stay until all are measured (bench's docstring says why)
+        results = [bench(s, work / s, max(1, args.runs)) for s in args.scales]
+    finally:
+        print(f"removing {work}")
+        shutil.rmtree(work, ignore_errors=True)
     report = write_report(results)
     print(report)
     out = Path(args.out)
