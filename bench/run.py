@@ -382,7 +382,8 @@ def main() -> None:
         description=__doc__.splitlines()[0],
         epilog="For each scale: the floor, reformwatch cold (empty warehouse), a no-op re-run, a re-run after one "
         "unit resubmits, and peak memory. M, L and H are generated into bench/.data/ on first use (L: about "
-        "4 minutes, 1.2 GB); a whole run of S M H L takes 10-15 minutes on 2 cores.",
+        "4 minutes, 1.2 GB); a whole run of S M H L takes 10-15 minutes on 2 cores. Start it at least six minutes "
+        "after removing a large folder from the same disk (such as an earlier benchmark's): see the disk check.",
     )
     ap.add_argument(
         "scales",
