@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from .child_worker import ChildWorker, exit_now, no_gc_while_loading, write_replacing
-from .quality import QualityResult, Suite, load_suites, preload, run_checkpoint
+from .quality import QualityResult, Suite, hide_gx_sql_extra, load_suites, preload, run_checkpoint
 from .scratch import scratch_prefix
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,7 @@ class CheckpointWorker(ChildWorker):
 def main() -> int:
     signal = os.fdopen(os.dup(1), "wb")  # stdout is the parent's signal; anything printed goes to stderr
     os.dup2(2, 1)
+    hide_gx_sql_extra()
     with no_gc_while_loading():
         preload()
     try:

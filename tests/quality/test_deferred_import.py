@@ -93,3 +93,36 @@ def test_gx_does_not_hash_the_frames_it_validates():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[:2] == ["True", "False"]
+
+
+def test_the_checks_worker_runs_gx_without_its_sql_extra():
+    """In a new process, as in the checks worker: with sqlalchemy hidden, GX imports without it and
+    validates a pandas frame; a process that has imported sqlalchemy (Airflow's) keeps it."""
+    code = textwrap.dedent(
+        """
+        import sys
+        import pandas as pd
+        from reformwatch import quality
+        print(quality.hide_gx_sql_extra())
+        gx = quality.preload()
+        from great_expectations.compatibility import sqlalchemy as gx_sa
+        print(sys.modules["sqlalchemy"] is None, gx_sa.sqlalchemy is gx_sa.SQLALCHEMY_NOT_IMPORTED)
+        asset = gx.get_context(mode="ephemeral").data_sources.add_pandas("p").add_dataframe_asset("a")
+        frame = pd.DataFrame({"x": [1, None]})
+        batch = asset.add_batch_definition_whole_dataframe("b").get_batch(batch_parameters={"dataframe": frame})
+        result = batch.validate(gx.expectations.ExpectColumnValuesToNotBeNull(column="x"))
+        print(result.success, result.result["unexpected_count"])
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[:3] == ["True", "True True", "False 1"]
+    kept = textwrap.dedent(
+        """
+        import sys
+        import sqlalchemy
+        from reformwatch import quality
+        print(quality.hide_gx_sql_extra(), sys.modules["sqlalchemy"] is sqlalchemy)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", kept], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
