@@ -150,7 +150,7 @@ def hide_gx_sql_extra() -> bool:
 
 
 def preload():
-    """Import Great Expectations (2-3 s) quietly, without usage statistics; return the module.
+    """Import Great Expectations (about 2 s) quietly, without usage statistics; return the module.
 
     scipy.stats and altair are deferred (deferred_import): GX imports them at its top for an expectation
     the suites do not use, which would cost about 2 CPU s more in every run.

@@ -1,4 +1,4 @@
-"""Great Expectations in a child process that starts before dbt, so GX's import (3-4 s) overlaps the build.
+"""Great Expectations in a child process that starts before dbt, so GX's import (about 2 s) overlaps the build.
 
 The child imports GX, then waits for one request on stdin (the suites and where to read and write),
 validates after dbt has released the work database (on two cores, a forked copy of it validates about
