@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -316,7 +317,23 @@ def machine() -> str:
     )
 
 
-def write_report(results: list[dict]) -> str:
+def dbt_floor_lines(shape: dict, results: list[dict]) -> list[str]:
+    """The report's paragraph on dbt's own floor (bench/dbt_shape.py), against M's cold target."""
+    text = (
+        f"dbt's own floor (`bench/dbt_shape.py`): a project with reformwatch's graph ({shape['model']} models, "
+        f"{shape['seed']} seed, {shape['test']} data tests, the same dependencies and materializations) in which "
+        "every model is `select 1 as x` and every test finds nothing ran its "
+        f"{shape['model'] + shape['seed'] + shape['test']} nodes in {shape['nodes']:.2f} s on two threads, "
+        f"{shape['wall']:.2f} s as a command (with dbt's start and parse; its log at info, as the pipeline's). "
+        "No change to reformwatch's SQL, short of fewer models or tests, can make a full build cost less."
+    )
+    m = next((r for r in results if r["scale"] == "M"), None)
+    if m:
+        text += f" M's cold target, 6x its floor, is {6 * m['floor']:.1f} s for the whole run."
+    return ["", *textwrap.wrap(text, 105, break_on_hyphens=False)]
+
+
+def write_report(results: list[dict], shape: dict | None = None) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -358,6 +375,8 @@ def write_report(results: list[dict]) -> str:
     if met:
         lines += ["", "The targets of issue #6, as measured in this table:", "", "| scale | target | measured | met |"]
         lines += ["|---|---|---:|---|", *met]
+    if shape:
+        lines += dbt_floor_lines(shape, results)
     lines += [
         "",
         "Seconds per phase (from `ops.pipeline_runs`; the checks include a new round's unit feedback files,",
@@ -381,7 +400,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
         epilog="For each scale: the floor, reformwatch cold (empty warehouse), a no-op re-run, a re-run after one "
-        "unit resubmits, and peak memory. M, L and H are generated into bench/.data/ on first use (L: about "
+        "unit resubmits, and peak memory; then dbt's own floor for the project's graph (bench/dbt_shape.py, "
+        "about 20 s). M, L and H are generated into bench/.data/ on first use (L: about "
         "4 minutes, 1.2 GB); a whole run of S M H L takes 10-15 minutes on 2 cores. Start it at least six minutes "
         "after removing a large folder from the same disk (such as an earlier benchmark's): see the disk check.",
     )
@@ -406,13 +426,18 @@ def main() -> None:
         help="runs of the floor (b), (b) cold, (c) no-op and (d) one resubmission; the fastest counts",
     )
     args = ap.parse_args()
+    import dbt_shape  # beside this script
+
     work = Path(tempfile.mkdtemp(prefix="rw-bench-"))
     try:  # every scale's files stay until all are measured (bench's docstring says why)
         results = [bench(s, work / s, max(1, args.runs)) for s in args.scales]
+        print("dbt's floor: reformwatch's graph with nothing to compute (bench/dbt_shape.py)")
+        shape = dbt_shape.measure(work / "dbt-shape", max(1, args.runs))
+        print(f"  {shape}")
     finally:
         print(f"removing {work}")
         shutil.rmtree(work, ignore_errors=True)
-    report = write_report(results)
+    report = write_report(results, shape)
     print(report)
     out = Path(args.out)
     notes = ""  # the hand-written analysis below the table is kept
