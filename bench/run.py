@@ -330,6 +330,13 @@ def dbt_floor_lines(shape: dict, results: list[dict]) -> list[str]:
     m = next((r for r in results if r["scale"] == "M"), None)
     if m:
         text += f" M's cold target, 6x its floor, is {6 * m['floor']:.1f} s for the whole run."
+    text += (
+        f" The part of it a progress resubmission builds (the pipeline's own selection: {shape['resub_count']} "
+        f"nodes) ran in {shape['resub_nodes']:.2f} s."
+    )
+    big = next((r for r in results if r["scale"] == "L"), None)
+    if big:
+        text += f" L's resubmission target, 10% of its cold run, is {big['cold'] / 10:.2f} s for the whole run."
     return ["", *textwrap.wrap(text, 105, break_on_hyphens=False)]
 
 
