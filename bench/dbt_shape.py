@@ -1,7 +1,7 @@
 """dbt's own floor for reformwatch's project: the same graph with nothing to compute.
 
 A project is written with one node for each of reformwatch's models, seeds and data tests, with the
-same dependencies and materializations, but every model is `select 1 as x`, every seed one row and
+same dependencies, materializations and tags, but every model is `select 1 as x`, every seed one row and
 every test a query on its model that finds nothing. Building it measures what dbt costs for a
 project of this shape on this machine (its start, its parse, and its own work per node on two
 threads), which no change to reformwatch's SQL can go below.
@@ -22,7 +22,7 @@ DBT = Path(sys.executable).parent / "dbt"
 
 
 def _dbt(args: list[str], project: Path, env: dict[str, str]) -> float:
-    """Run a dbt command in `project` (its own profile and target); its wall seconds."""
+    """Run a dbt command in `project` (with the profile in that folder); its wall seconds."""
     t = time.perf_counter()
     subprocess.run(
         [str(DBT), *args, "--project-dir", str(project), "--profiles-dir", str(project), "--quiet"]
@@ -41,14 +41,8 @@ def real_graph(folder: Path) -> dict:
         "REFORMWATCH_WORK_DB": str(folder / "parse.duckdb"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
-    project = ROOT / "dbt_project"
     args = ["parse", "--target-path", str(folder / "target"), "--log-path", str(folder / "logs")]
-    subprocess.run(
-        [str(DBT), *args, "--project-dir", str(project), "--profiles-dir", str(project), "--quiet"],
-        check=True,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
+    _dbt(args, ROOT / "dbt_project", env)
     return json.loads((folder / "target" / "manifest.json").read_text(encoding="utf-8"))
 
 
