@@ -21,14 +21,15 @@ ROOT = Path(__file__).resolve().parents[1]
 DBT = Path(sys.executable).parent / "dbt"
 
 
-def _dbt(args: list[str], project: Path, env: dict[str, str]) -> float:
-    """Run a dbt command in `project` (with the profile in that folder); its wall seconds."""
+def _dbt(args: list[str], project: Path, env: dict[str, str] | None = None) -> float:
+    """Run a dbt command in `project` (with the profile in that folder), `env` added to this process's
+    environment; its wall seconds."""
     t = time.perf_counter()
     subprocess.run(
         [str(DBT), *args, "--project-dir", str(project), "--profiles-dir", str(project), "--quiet"]
         + ["--log-level-file", "info"],  # as the pipeline's dbt log
         check=True,
-        env=env,
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **(env or {})},
         stdout=subprocess.DEVNULL,
     )
     return time.perf_counter() - t
@@ -36,13 +37,8 @@ def _dbt(args: list[str], project: Path, env: dict[str, str]) -> float:
 
 def real_graph(folder: Path) -> dict:
     """reformwatch's parsed project (dbt's manifest.json), parsed into `folder`."""
-    env = {
-        **os.environ,
-        "REFORMWATCH_WORK_DB": str(folder / "parse.duckdb"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
     args = ["parse", "--target-path", str(folder / "target"), "--log-path", str(folder / "logs")]
-    _dbt(args, ROOT / "dbt_project", env)
+    _dbt(args, ROOT / "dbt_project", {"REFORMWATCH_WORK_DB": str(folder / "parse.duckdb")})
     return json.loads((folder / "target" / "manifest.json").read_text(encoding="utf-8"))
 
 
@@ -108,16 +104,15 @@ def measure(folder: Path, runs: int = 2) -> dict:
     """
     from reformwatch.pipeline import dbt_build_args
 
-    counts = write_shape(real_graph(folder / "real"), folder / "shape")
     project = folder / "shape"
-    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    _dbt(["build"], project, env)  # parses and creates everything once
+    counts = write_shape(real_graph(folder / "real"), project)
+    _dbt(["build"], project)  # parses and creates everything once
     resub = [a for a in dbt_build_args(False, ["exam"]) if a != "--no-write-json"]  # as the pipeline's
     walls, nodes, resub_nodes = [], [], []
     for _ in range(max(1, runs)):
-        walls.append(_dbt(["build"], project, env))
+        walls.append(_dbt(["build"], project))
         nodes.append(_run_results(project)[1])
-        _dbt(resub, project, env)
+        _dbt(resub, project)
         resub_count, seconds = _run_results(project)
         resub_nodes.append(seconds)
     return {
