@@ -186,11 +186,18 @@ def ingest_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: 
 
 
 def build_phase(
-    settings: Settings, as_of: datetime, summary: RunSummary, say: Say = log.info, dbt: DbtWorker | None = None
+    settings: Settings,
+    as_of: datetime,
+    summary: RunSummary,
+    say: Say = log.info,
+    dbt: DbtWorker | None = None,
+    checks: CheckpointWorker | None = None,
 ) -> None:
     """dbt build (models, checks as dbt tests), Great Expectations, then publish the warehouse atomically.
 
     `dbt` is a worker started earlier (it parses the project meanwhile); without one, one starts here.
+    `checks`, likewise, a checks worker the caller started (and stops); without one, one starts here,
+    so that GX imports in a child process while dbt builds.
     """
     with contextlib.ExitStack() as stack, refresh_lock(settings.lock_file, settings.lock_timeout_s, say):
         if dbt is None:
@@ -211,7 +218,9 @@ def build_phase(
             scope = RebuildScope() if full_refresh else rebuild_scope(con, pending_parts, built_parts)
         finally:
             con.close()
-        with CheckpointWorker() as checks:  # GX imports in a child process while dbt builds
+        with contextlib.ExitStack() as own:  # a worker started here is stopped (Data Docs waited for) here
+            if checks is None:
+                checks = own.enter_context(CheckpointWorker())
             _dbt_build(
                 settings,
                 dbt,
@@ -453,20 +462,25 @@ def new_summary(settings: Settings, as_of: datetime, trigger: str = "cli") -> Ru
 
 
 def run(
-    settings: Settings, as_of: datetime, say: Say = log.info, trigger: str = "cli", dbt: DbtWorker | None = None
+    settings: Settings,
+    as_of: datetime,
+    say: Say = log.info,
+    trigger: str = "cli",
+    dbt: DbtWorker | None = None,
+    checks: CheckpointWorker | None = None,
 ) -> RunSummary:
     """Ingest, build, check and publish one warehouse; record the run, failed or not.
 
     `dbt`: a worker the caller started (and stops) for settings.work_db, e.g. before its own imports;
-    without one, one starts here. Raises PipelineError (and subclasses), RegistryError, DbtError or
-    LockTimeout when it cannot run.
+    without one, one starts here. `checks`: likewise a checks worker (see build_phase). Raises
+    PipelineError (and subclasses), RegistryError, DbtError or LockTimeout when it cannot run.
     """
     summary = new_summary(settings, as_of, trigger)
     with recorded(settings, summary, say), contextlib.ExitStack() as stack:
         if dbt is None:
             dbt = stack.enter_context(DbtWorker(settings.work_db, settings.work_dir))
         if ingest_phase(settings, as_of, summary, say):  # meanwhile the worker parses the dbt project
-            build_phase(settings, as_of, summary, say, dbt)
+            build_phase(settings, as_of, summary, say, dbt, checks)
         else:
             say("build: nothing new since the last refresh; dbt build and checks skipped")
             record_run(settings, summary, "succeeded")

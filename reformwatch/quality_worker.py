@@ -9,6 +9,7 @@ process, so an error surfaces with its own traceback.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -77,7 +78,11 @@ class CheckpointWorker(ChildWorker):
         return run_checkpoint(work_db, gx_dir, docs_dir, suites, reuse=reuse)
 
     def finish(self) -> None:
-        """Wait for the child to build Data Docs."""
+        """Wait for the child to build Data Docs; a child never asked (a run with nothing new) is told
+        so by the end of its input, and exits."""
+        if self._proc.stdin and not self._proc.stdin.closed:
+            with contextlib.suppress(OSError):
+                self._proc.stdin.close()
         if self._proc.poll() is None:
             self._proc.wait()
 

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 
 import duckdb
 import pytest
@@ -98,6 +99,29 @@ def test_checks_in_a_child_process_equal_the_checks_in_this_one(sample, tmp_path
     assert here.rows and _comparable(there) == _comparable(here)
     assert (tmp_path / "docs2" / "index.html").is_file()
     assert ("checks worker failed" in caplog.text) == (child == "dies")
+
+
+def test_a_run_uses_the_checks_worker_its_caller_started(tmp_path, monkeypatch):
+    """run(checks=...) validates in the caller's worker (none is started inside); a worker a run with
+    nothing new never asks stops when its block is left."""
+    from reformwatch import pipeline
+
+    def no_other_worker(*args, **kwargs):
+        raise AssertionError("the run started a checks worker of its own")
+
+    monkeypatch.setattr(pipeline, "CheckpointWorker", no_other_worker)
+    settings = Settings(landing=SAMPLE_LANDING, warehouse=tmp_path / "warehouse.duckdb")
+    with CheckpointWorker() as worker:
+        built = run(settings, parse_as_of("2030-01-01"), say=lambda _m: None, checks=worker)
+    assert built.rebuilt and worker._proc.returncode == 0
+    assert (settings.data_docs_dir / "index.html").is_file()
+    with CheckpointWorker() as unasked:  # an assertion error below stops (kills) the child
+        again = run(settings, parse_as_of("2030-01-01"), say=lambda _m: None, checks=unasked)
+        stopping = threading.Thread(target=unasked.finish, daemon=True)
+        stopping.start()
+        stopping.join(60)
+        assert not stopping.is_alive(), "a checks worker never asked did not stop"
+    assert not again.rebuilt and unasked._proc.returncode == 0
 
 
 @pytest.mark.parametrize("second", ["works", "fails"])
