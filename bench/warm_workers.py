@@ -60,6 +60,11 @@ def main() -> None:
     ap.add_argument("--wait", type=float, default=8.0, help="seconds the warm workers get to import (default 8)")
     ap.add_argument("--as-of", default="2030-01-01", help="the run's as-of date (default: after every deadline)")
     args = ap.parse_args()
+    if not args.warehouse.is_file():  # else the first run would be a cold build, timed as a resubmission
+        ap.error(
+            f"{args.warehouse} does not exist: build it first with "
+            f"reformwatch run --landing {args.landing} --warehouse {args.warehouse} --as-of {args.as_of}"
+        )
     settings = dataclasses.replace(Settings(), landing=args.landing, warehouse=args.warehouse)
     version = 50
     for pair in range(1, args.pairs + 1):
