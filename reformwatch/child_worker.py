@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn
 
 from .scratch import scratch_prefix
 
@@ -109,6 +109,13 @@ def fork_call(work: Callable[[], Any]) -> ForkedCall | None:
     return ForkedCall(pid, Path(name))
 
 
+def close_quietly(stream: IO[bytes] | None) -> None:
+    """Close a stream if it is open; a pipe the child never read may fail to flush, which is ignored."""
+    if stream and not stream.closed:
+        with contextlib.suppress(OSError):
+            stream.close()
+
+
 class ChildWorker:
     """The plumbing shared by the dbt and checks workers: a scratch folder, stderr kept for the error
     message, and a context manager that stops the child when the block is left."""
@@ -144,7 +151,5 @@ class ChildWorker:
             self.close()
         finally:
             for stream in (self._proc.stdin, self._proc.stdout, self._stderr):
-                if stream and not stream.closed:
-                    with contextlib.suppress(OSError):  # a pipe the child never read
-                        stream.close()
+                close_quietly(stream)
             self._tmp.cleanup()

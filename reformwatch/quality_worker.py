@@ -9,7 +9,6 @@ process, so an error surfaces with its own traceback.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import pickle
@@ -17,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .child_worker import ChildWorker, exit_now, no_gc_while_loading, write_replacing
+from .child_worker import ChildWorker, close_quietly, exit_now, no_gc_while_loading, write_replacing
 from .quality import QualityResult, Suite, hide_gx_sql_extra, load_suites, preload, run_checkpoint
 from .scratch import scratch_prefix
 
@@ -80,9 +79,7 @@ class CheckpointWorker(ChildWorker):
     def finish(self) -> None:
         """Wait for the child to build Data Docs; a child never asked (a run with nothing new) is told
         so by the end of its input, and exits."""
-        if self._proc.stdin and not self._proc.stdin.closed:
-            with contextlib.suppress(OSError):
-                self._proc.stdin.close()
+        close_quietly(self._proc.stdin)
         if self._proc.poll() is None:
             self._proc.wait()
 
