@@ -1,12 +1,6 @@
-"""Hand decoded CSV text to DuckDB's CSV reader (DuckDB parses; Python only moves bytes)."""
+"""Hand Python columns to DuckDB in one statement, and quote SQL string literals."""
 
 from __future__ import annotations
-
-import csv
-import io
-import os
-import re
-import tempfile
 
 import duckdb
 import numpy as np
@@ -60,52 +54,3 @@ def insert_columns(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str
         con.execute(f"insert into {table} ({', '.join(columns)}) select {', '.join(select)} from _insert_columns")
     finally:
         con.unregister("_insert_columns")
-
-
-class CsvReadError(ValueError):
-    """DuckDB could not read a CSV text; the message says what is wrong in the sender's terms."""
-
-
-def _csv_problem(text: str, error: duckdb.Error) -> str:
-    """What is wrong with a CSV text DuckDB could not read: the first line with more cells than the
-    header (short rows are padded), else DuckDB's own first line (without the temporary file's name)."""
-    rows = csv.reader(io.StringIO(text))
-    header = next(rows, [])
-    for row in rows:
-        if len(row) > len(header):
-            return f"line {rows.line_num} has {len(row)} cells, the header row only {len(header)}"
-    return re.sub(r' (?:on|file) "?[^ ]*\.csv"?', "", str(error).splitlines()[0]).replace("CSV Error", "CSV error")
-
-
-def read_csv_text(con: duckdb.DuckDBPyConnection, text: str, table: str, *, tmp_dir: str | None = None) -> list[str]:
-    """Parse CSV `text` (header first) into temp table `table` (all VARCHAR, plus row_number).
-
-    Columns are renamed to their trimmed, lower-case header names. Raises CsvReadError when the
-    text is not CSV DuckDB can read. Returns the column names.
-    """
-    fd, path = tempfile.mkstemp(suffix=".csv", dir=tmp_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        con.execute(
-            f"""create or replace temp table {table} as
-            select row_number() over () as row_number, *
-            from read_csv({sql_str(path)}, header = true, all_varchar = true, delim = ',',
-                          quote = '"', escape = '"', null_padding = true, parallel = false,
-                          strict_mode = false, skip = 0, comment = '')"""
-        )
-    except duckdb.Error as e:
-        raise CsvReadError(_csv_problem(text, e)) from None
-    finally:
-        os.unlink(path)
-    cols = [r[0] for r in con.execute(f"describe {table}").fetchall()][1:]
-    renames = []
-    seen: set[str] = set()
-    for c in cols:
-        new = c.strip().lower()
-        if new != c and new not in seen and new not in cols:
-            renames.append((c, new))
-        seen.add(new)
-    for old, new in renames:
-        con.execute(f'alter table {table} rename column "{old}" to "{new}"')
-    return [dict(renames).get(c, c) for c in cols]

@@ -88,11 +88,13 @@ def decode_xlsx_bytes(data: bytes) -> Decoded:
         ) from None
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
+    width = 0  # the header row's cells: a row whose last cells are empty is as wide as the header
     for row in rows:
         cells = [_cell_text(v) for v in row]
         while cells and cells[-1] == "":
             cells.pop()
-        writer.writerow(cells)
+        width = width or len(cells)
+        writer.writerow(cells + [""] * (width - len(cells)))
     text = out.getvalue()
     if not text.strip():
         raise DecodeError("the first worksheet is empty; put the header in row 1 and the data below it")
@@ -101,6 +103,70 @@ def decode_xlsx_bytes(data: bytes) -> Decoded:
 
 def decode_bytes(data: bytes, ext: str) -> Decoded:
     return decode_xlsx_bytes(data) if ext == "xlsx" else decode_csv_bytes(data)
+
+
+MAX_CELL_CHARS = 32_768  # a longer cell is no answer to the template: the file is rejected
+
+
+def _csv_reason(error: csv.Error) -> str:
+    reason = str(error)
+    if "unexpected end of data" in reason:
+        return 'a quoted cell is never closed (a " without its closing ")'
+    if "field larger than field limit" in reason:
+        return f"a cell is longer than {MAX_CELL_CHARS} characters"
+    if "expected after" in reason:
+        return 'a quoted cell goes on after its closing " (write "" for a " inside a quoted cell)'
+    return reason
+
+
+def read_table(text: str, columns: tuple[str, ...], required: tuple[str, ...]) -> list[list[str | None]]:
+    """The data rows of CSV `text` (header first), each as the values of `columns` in that order (None for
+    an optional column the header lacks). Header names match after trimming, case-insensitively, in any order;
+    other columns are ignored; blank rows (empty, or only blank cells) are left out.
+
+    Raises DecodeError, for the sender, when the header lacks a required column or names one twice, a row
+    has more or fewer cells than the header, a quote is not closed or a cell is over MAX_CELL_CHARS."""
+    reader = csv.reader(io.StringIO(text), strict=True)
+    try:
+        header = [n.strip().lower() for n in next(reader, [])]
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise DecodeError(
+                f"the header row lacks the column(s) {', '.join(missing)}; the first row must be the "
+                f"template's header row: {','.join(columns)}"
+            )
+        twice = sorted({c for c in header if c in columns and header.count(c) > 1})
+        if twice:
+            raise DecodeError(
+                f"the header row names the column(s) {', '.join(twice)} more than once; keep one of each: "
+                f"{','.join(columns)}"
+            )
+        where = [header.index(c) if c in header else None for c in columns]
+        rows = []
+        for cells in reader:
+            if not any(c.strip() for c in cells):
+                continue
+            if len(cells) != len(header):
+                raise DecodeError(
+                    f"the file is not a well-formed CSV table: line {reader.line_num} has {len(cells)} cells, "
+                    f"the header row {len(header)}; every row "
+                    "must have one cell per column of the header (a comma inside a value needs quotes): "
+                    "save it again from the template"
+                )
+            long = next((i for i, c in enumerate(cells) if len(c) > MAX_CELL_CHARS), None)
+            if long is not None:
+                raise DecodeError(
+                    f"line {reader.line_num}, column {header[long] or long + 1}: the cell has "
+                    f"{len(cells[long])} characters, more than the {MAX_CELL_CHARS} allowed; "
+                    "put only the value asked for in each cell"
+                )
+            rows.append([None if i is None else cells[i] for i in where])
+    except csv.Error as e:
+        raise DecodeError(
+            f"the file is not a well-formed CSV table: line {reader.line_num}: {_csv_reason(e)}; "
+            "save it again from the template"
+        ) from None
+    return rows
 
 
 def split_header(text: str) -> tuple[list[str], str]:

@@ -15,7 +15,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from .contract import ALL_COLUMNS, REQUIRED_COLUMNS
-from .decode import DecodeError, decode_bytes, split_header
+from .decode import MAX_CELL_CHARS, DecodeError, decode_bytes, read_table, split_header
 
 _ROW_NUMBERS = [b"%d," % i for i in range(1, 10_001)]  # the bulk stream's row number cells (files up to 10,000 rows)
 _TEMPLATE_HEADERS = {kind: (",".join(columns) + "\n").encode() for kind, columns in ALL_COLUMNS.items()}
@@ -32,7 +32,7 @@ class PreparedFile:
     encoding: str | None = None
     parse_path: str | None = None  # bulk | per_file; None when read_error says why it cannot be read
     read_error: str | None = None
-    text: str | None = None  # per_file: the decoded CSV text, header first
+    rows: list[list[str | None]] | None = None  # per_file: the data rows, in the contract's column order
     number: int = -1  # among the chunk's new (not known) files, from 0; the bulk stream's line prefix
 
 
@@ -47,6 +47,11 @@ class BulkStream:
     numbers: list[int] = field(default_factory=list)
     starts: list[int] = field(default_factory=list)
     offsets: list[int] = field(default_factory=list)
+
+    def text(self, number: int, kind: str) -> str:
+        """File `number` as CSV text with the template's header, read back from the stream (for the rare
+        file the bulk parse rejects)."""
+        return ",".join(ALL_COLUMNS[kind]) + "\n" + self.body(number)
 
     def body(self, number: int) -> str:
         """The body (lines after the header) of file `number`, read back from the stream (for the rare
@@ -66,11 +71,19 @@ class PreparedChunk:
     streams: dict[str, BulkStream]  # kind -> its bulk stream (kinds with bulk files only)
 
 
+def _short_lines(data: bytes) -> bool:
+    """No line longer than a cell may be (so no cell is): the bulk parse never meets an over-long cell."""
+    return len(data) <= MAX_CELL_CHARS or max(map(len, data.split(b"\n"))) <= MAX_CELL_CHARS
+
+
 def _plain_body(data: bytes, kind: str) -> bytes | None:
     """The body of the common file, which needs no decoding work: the template's header line exactly,
-    then UTF-8 without quotes, CR, NUL or byte order marks. None for any other file (classify decides)."""
+    then UTF-8 without quotes, CR, NUL or byte order marks, and no over-long line. None for any other file
+    (classify decides)."""
     header = _TEMPLATE_HEADERS[kind]
     if not data.startswith(header) or b'"' in data or b"\r" in data or b"\x00" in data or b"\xef\xbb\xbf" in data:
+        return None
+    if not _short_lines(data):
         return None
     try:
         data.decode()  # only to know it is UTF-8
@@ -91,22 +104,17 @@ def classify(
         return out, plain
     try:
         decoded = decode_bytes(data, ext or "csv")
+        out.encoding = decoded.encoding
+        header, body = split_header(decoded.text)
+        if bulk and tuple(header) == ALL_COLUMNS[kind] and '"' not in body:
+            plain = body.encode()
+            if _short_lines(plain):
+                out.parse_path = "bulk"
+                return out, plain
+        out.rows = read_table(decoded.text, ALL_COLUMNS[kind], REQUIRED_COLUMNS[kind])
+        out.parse_path = "per_file"
     except DecodeError as e:
         out.read_error = f"{path}: {e}"
-        return out, b""
-    out.encoding = decoded.encoding
-    header, body = split_header(decoded.text)
-    missing = [c for c in REQUIRED_COLUMNS[kind] if c not in header]
-    if missing:
-        out.read_error = (
-            f"{path}: the header row lacks the column(s) {', '.join(missing)}; "
-            f"use the template's header row: {','.join(ALL_COLUMNS[kind])}"
-        )
-        return out, b""
-    if bulk and tuple(header) == ALL_COLUMNS[kind] and '"' not in body:
-        out.parse_path = "bulk"
-        return out, body.encode()
-    out.parse_path, out.text = "per_file", decoded.text
     return out, b""
 
 

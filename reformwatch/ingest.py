@@ -21,10 +21,12 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from . import sql_functions
-from .contract import ALL_COLUMNS, KINDS
-from .csvload import CsvReadError, insert_columns, read_csv_text, sql_str
+from .contract import ALL_COLUMNS, KINDS, REQUIRED_COLUMNS
+from .csvload import insert_columns, sql_str, text_array
+from .decode import DecodeError, read_table
 from .file_prep import BulkStream, PreparedChunk, PreparedFile
 from .landing import LandingFile, scan
 from .prep_worker import PrepWorkers, worker_count
@@ -57,12 +59,12 @@ class _NewFile:
     encoding: str | None = None
     parse_path: str | None = None
     read_error: str | None = None
-    text: str | None = None  # per_file: the CSV text, until it is loaded
+    rows: list[list[str | None]] | None = None  # per_file: the data rows, until they are loaded
     n_rows: int = 0
 
     @classmethod
     def of(cls, f: LandingFile, file_id: int, p: PreparedFile) -> _NewFile:
-        return cls(f, file_id, p.sha256, p.encoding, p.parse_path, p.read_error, p.text)
+        return cls(f, file_id, p.sha256, p.encoding, p.parse_path, p.read_error, p.rows)
 
 
 @dataclass
@@ -115,27 +117,40 @@ def _bulk_load(
     con.execute("drop table if exists _bulk_rejects; drop table if exists _bulk_scan")
     if bad:
         con.execute(f"delete from raw.{kind}_rows where file_id in ({', '.join(str(base + n) for n in bad)})")
-    for number in sorted(bad):
-        files[number].parse_path = "per_file"
-        files[number].text = ",".join(cols) + "\n" + stream.body(number)
+    for number in sorted(bad):  # parsed alone, in Python: the reason goes to the sender
+        nf = files[number]
+        nf.parse_path = "per_file"
+        try:
+            nf.rows = read_table(stream.text(number, kind), cols, REQUIRED_COLUMNS[kind])
+        except DecodeError as e:
+            nf.read_error = f"{nf.f.path}: {e}"
     os.unlink(stream.path)
 
 
-def _per_file_load(con: duckdb.DuckDBPyConnection, kind: str, nf: _NewFile, tmp_dir: str) -> None:
+def _per_file_load(con: duckdb.DuckDBPyConnection, kind: str, files: list[_NewFile]) -> None:
+    """Insert the rows that Python parsed (file_prep.classify, decode.read_table) of a chunk's per-file
+    files of a kind, in one statement. Nothing DuckDB could reject is parsed here."""
     cols = ALL_COLUMNS[kind]
-    try:
-        got = read_csv_text(con, nf.text or "", "_one", tmp_dir=tmp_dir)
-    except (CsvReadError, duckdb.Error) as e:
-        nf.read_error = f"{nf.f.path}: the file is not a well-formed CSV table ({str(e).splitlines()[0]}); "
-        nf.read_error += "every row must have the same cells as the header row: save it again from the template"
+    ids: list[int] = []
+    numbers: list[int] = []
+    cells: list[list[str | None]] = []
+    for nf in files:
+        for n, row in enumerate(nf.rows or (), start=1):
+            ids.append(nf.file_id)
+            numbers.append(n)
+            cells.append(row)
+    if not ids:
         return
-    select = ", ".join(c if c in got else f"null as {c}" for c in cols)
-    con.execute(
-        f"""insert into raw.{kind}_rows
-            select {nf.file_id}, row_number() over (order by row_number), {", ".join(cols)} from
-            (select row_number, {select} from _one) where {_nonblank(cols)} order by row_number"""
+    by_column = list(zip(*cells)) if cells else [()] * len(cols)
+    insert_columns(
+        con,
+        f"raw.{kind}_rows",
+        {
+            "file_id": np.array(ids, dtype=np.int64),
+            "row_number": np.array(numbers, dtype=np.int64),
+            **{c: text_array(list(v)) for c, v in zip(cols, by_column)},
+        },
     )
-    con.execute("drop table _one")
 
 
 CHUNK_FILES = 5_000  # files prepared and parsed per DuckDB pass (bounds the memory held in Python)
@@ -146,7 +161,6 @@ def _load_chunk(
     chunk: list[_NewFile],
     prepared: PreparedChunk,
     base: int,
-    tmp_dir: str,
     run: tuple[str, datetime],
 ) -> None:
     """Parse a chunk of new files into raw rows (one bulk pass per kind + per-file fallbacks), free their
@@ -156,11 +170,11 @@ def _load_chunk(
         stream = prepared.streams.get(kind)
         if stream:
             _bulk_load(con, kind, stream, by_number, base)  # marks the files it rejects per_file
-        for nf in chunk:
-            if nf.f.kind == kind and nf.parse_path == "per_file" and not nf.read_error:
-                _per_file_load(con, kind, nf, tmp_dir)
+        _per_file_load(
+            con, kind, [nf for nf in chunk if nf.f.kind == kind and nf.parse_path == "per_file" and not nf.read_error]
+        )
     for nf in chunk:
-        nf.text = None
+        nf.rows = None
     _record_files(con, chunk, *run)
 
 
@@ -378,7 +392,7 @@ def ingest(
                     if progress:
                         progress(handled, len(todo))
                 new += chunk
-                loading = loader.submit(_load_chunk, con, chunk, prepared, base, tmp_dir, (run_id, loaded_at))
+                loading = loader.submit(_load_chunk, con, chunk, prepared, base, (run_id, loaded_at))
                 handled += len(part)
         finally:
             if loading is not None:

@@ -14,8 +14,8 @@ from pathlib import Path
 import duckdb
 
 from .contract import ROUND_ID_RE, ROUNDS_COLUMNS, SCOPE_COLUMNS, UNIT_CODE_RE, UNITS_COLUMNS
-from .csvload import CsvReadError, read_csv_text
-from .decode import DecodeError, decode_csv_bytes
+from .csvload import insert_columns, text_array
+from .decode import DecodeError, decode_csv_bytes, read_table
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +32,23 @@ class Registry:
 
 
 def _read(con: duckdb.DuckDBPyConnection, path: Path, table: str, required: tuple[str, ...]) -> None:
+    """The registry file as temp table `table`: row_number (data rows from 1) and the `required` columns,
+    as text (parsed in Python, decode.read_table: nothing in the file can fail a DuckDB statement)."""
     if not path.is_file():
         raise RegistryError(f"{path} is missing: the landing zone needs it (see docs/contract.md)")
     try:
-        text = decode_csv_bytes(path.read_bytes()).text
-        cols = read_csv_text(con, text, table)
-    except (DecodeError, CsvReadError, duckdb.Error, OSError) as e:
+        rows = read_table(decode_csv_bytes(path.read_bytes()).text, required, required)
+    except (DecodeError, OSError) as e:
         raise RegistryError(f"{path} cannot be read: {str(e).splitlines()[0]}") from None
-    missing = [c for c in required if c not in cols]
-    if missing:
-        raise RegistryError(
-            f"{path} lacks the column(s) {', '.join(missing)}; its header row must be: {','.join(required)}"
-        )
+    con.execute(
+        f"create or replace temp table {table} (row_number bigint, {', '.join(f'{c} varchar' for c in required)})"
+    )
+    columns = list(zip(*rows)) if rows else [()] * len(required)
+    insert_columns(
+        con,
+        table,
+        {"row_number": list(range(1, len(rows) + 1)), **{c: text_array(list(v)) for c, v in zip(required, columns)}},
+    )
 
 
 def _bad_rows(con: duckdb.DuckDBPyConnection, path: Path, sql: str) -> None:

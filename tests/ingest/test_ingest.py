@@ -88,7 +88,7 @@ def test_bulk_and_per_file_paths_load_the_same_rows(tmp_path):
     quoted[0]["discipline_note"] = 'said "hello", twice'
     land.exam("CCC", rows=quoted)  # per file (quotes)
     land.write("progress", "AAA.csv", [progress_row("AAA")])
-    # a ragged row makes the bulk pass reject the file; the per-file pass pads it
+    # a short row makes the bulk pass reject the file; the per-file pass rejects it with the line and the fix
     land.write_bytes(
         "progress",
         "BBB.csv",
@@ -114,21 +114,21 @@ def test_bulk_and_per_file_paths_load_the_same_rows(tmp_path):
         con.execute("select discipline_note from raw.exam_rows where examinee_id = 'CCC001'").fetchone()[0]
         == 'said "hello", twice'
     )
-    assert (
-        con.execute(
-            "select self_exams from raw.progress_rows join raw.files using (file_id) where files.unit_code = 'BBB'"
-        ).fetchone()[0]
-        is None
-    )
+    errors = dict(con.execute("select path, read_error from raw.files where read_error is not null").fetchall())
+    assert set(errors) == {"2024-R1/progress/BBB.csv", "2024-R1/exam/DDD.csv"}
+    assert "line 2 has 18 cells, the header row 19" in errors["2024-R1/progress/BBB.csv"]
+    assert "line 4 has 9 cells, the header row 8" in errors["2024-R1/exam/DDD.csv"]
     for kind in ("exam", "progress"):  # a file the bulk pass rejected is loaded once, by the per-file pass
         assert (
             con.execute(f"select file_id, row_number from raw.{kind}_rows group by all having count(*) > 1").fetchall()
             == []
         )
-    assert con.execute(
-        "select f.n_rows, count(*) from raw.progress_rows r join raw.files f using (file_id) "
-        "where f.unit_code = 'BBB' group by all"
-    ).fetchall() == [(1, 1)]
+    assert (
+        con.execute(  # a rejected file has no rows, whichever pass rejected it
+            "select count(*) from raw.files f join raw.exam_rows r using (file_id) where f.read_error is not null"
+        ).fetchone()[0]
+        == 0
+    )
 
 
 def test_chunked_loading_gives_the_same_rows(tmp_path, monkeypatch):
@@ -212,7 +212,7 @@ def test_files_prepared_in_worker_processes_load_as_in_this_process(tmp_path, mo
         return [r[1:] for r in got["2"]["exam"] if r[0] == files[f"2018-R1/exam/{unit}.csv"][0]]
 
     assert files["2018-R1/exam/AIC__v2.csv"][11].startswith(
-        "2018-R1/exam/AIC__v2.csv: the file is not a well-formed CSV table (line 2 has 9 cells, the header row only 8)"
+        "2018-R1/exam/AIC__v2.csv: the file is not a well-formed CSV table: line 2 has 9 cells, the header row 8"
     )
     assert len(rows_of("ENV__v2")) == len(rows_of("ENV")) > 0 and rows_of("ENV__v2")[0][7] == "a note, quoted"
 
@@ -397,14 +397,16 @@ def test_a_file_that_cannot_be_opened_is_rejected_and_read_by_the_next_run(tmp_p
 
 
 def test_a_registry_row_with_too_many_cells_is_named(tmp_path):
-    """DuckDB's reader error names a temporary file; the message names the registry's line instead."""
+    """The message names the registry's line and how the row is wrong."""
     land = Landing(tmp_path / "landing").good_round()
     units = land.root / "units.csv"
     lines = units.read_text(encoding="utf-8").splitlines()
     units.write_text("\n".join([lines[0], lines[1] + ",extra", *lines[2:]]) + "\n", encoding="utf-8")
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     ensure_schema(con)
-    with pytest.raises(RegistryError, match=r"units.csv cannot be read: line 2 has 3 cells, the header row only 2$"):
+    expected = r"units.csv cannot be read: "
+    expected += r"the file is not a well-formed CSV table: line 2 has 3 cells, the header row 2;"
+    with pytest.raises(RegistryError, match=expected):
         load_registries(con, land.root)
 
 
