@@ -90,7 +90,7 @@ def _bulk_enabled() -> bool:
 
 def _nonblank(cols: tuple[str, ...]) -> str:
     """A row with a cell that is not empty or spaces (DuckDB stops at the first such cell)."""
-    return " or ".join(f"trim({c}) <> ''" for c in cols)
+    return " or ".join(f"raw.strip({c}) <> ''" for c in cols)
 
 
 def _bulk_load(

@@ -194,8 +194,8 @@ def stage_scan(con: duckdb.DuckDBPyConnection, listing: Listing, max_file_bytes:
                         || 'round ' || p.round_id || '; the file was not read. Check the round folder, or ask '
                         || 'the office to add the unit to the round' end) as detail)
             from parsed p
-            left join (select distinct trim(round_id) as round_id from raw.rounds) r on r.round_id = p.round_id
-            left join (select trim(unit_code) as unit_code, any_value(trim(unit_name)) as unit_name
+            left join (select distinct raw.strip(round_id) as round_id from raw.rounds) r on r.round_id = p.round_id
+            left join (select raw.strip(unit_code) as unit_code, any_value(raw.strip(unit_name)) as unit_name
                        from raw.units group by 1) u on u.unit_code = p.unit_code
             left join (select distinct round_id, unit_code from raw.scope) s
                    on s.round_id = p.round_id and s.unit_code = p.unit_code

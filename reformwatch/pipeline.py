@@ -513,7 +513,7 @@ def recorded(settings: Settings, summary: RunSummary, say: Say = log.info) -> It
 
 def _deadline_passed(con: duckdb.DuckDBPyConnection, round_id: str, as_of: datetime) -> bool:
     row = con.execute(
-        "select raw.parse_ts(deadline) < ? from raw.rounds where trim(round_id) = ?", [as_of, round_id]
+        "select raw.parse_ts(deadline) < ? from raw.rounds where raw.strip(round_id) = ?", [as_of, round_id]
     ).fetchone()
     return bool(row and row[0])
 
@@ -532,9 +532,16 @@ def summarise(summary: RunSummary) -> None:
                       round(100 * r.online_rate_avg, 1)
                from marts.reform_round r join marts.exam_round e using (round_id) order by 1"""
         ).fetchall():
-            summary.headlines.append(
-                f"{r[0]}: {r[1]}/{r[2]} units reported ({r[3]} late), online availability {r[8]}% on average; "
-                f"{r[4]} examinees, average {r[5]}, pass {r[6]}%, excellent {r[7]}%"
+            reform = (
+                f"{r[1]}/{r[2]} units reported ({r[3]} late), online availability {r[8]}% on average"
+                if r[1]
+                else f"0/{r[2]} units reported: no valid progress return yet"
             )
+            exam = (
+                f"{r[4]} examinees, average {r[5]}, pass {r[6]}%, excellent {r[7]}%"
+                if r[4]
+                else "no valid exam results yet"
+            )
+            summary.headlines.append(f"{r[0]}: {reform}; {exam}")
     finally:
         con.close()

@@ -3,8 +3,10 @@
 Suites live as JSON files in expectations/ (meta.layer: raw or marts; meta.query: the SQL whose
 result is validated). Each suite is validated per round on a pandas DataFrame read through a
 read-only DuckDB connection (GX's SQL datasource silently fails on DuckDB: shared/STACK.md).
-A failing marts suite fails the run; a failing raw suite warns. An expectation that saw no rows
-counts as failed, so a check can never pass by looking at nothing.
+A failing marts suite fails the run; a failing raw suite warns. An expectation that saw no rows (a
+round announced before any file landed, a part of a round without data yet) is not applicable: recorded
+as such (applicable = false; the round's run in Data Docs is named "... no rows: not applicable"),
+never as a failure, and never as a pass either. An expectation that raised an error fails.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ RESULT_COLUMNS = (
     "expectation",
     "column_name",
     "success",
+    "applicable",
     "observed_value",
     "element_count",
     "unexpected_count",
@@ -52,8 +55,9 @@ RESULT_DOCS = {
     "layer": "raw (a failure warns) or marts (a failure fails the run).",
     "expectation": "Great Expectations expectation type.",
     "column_name": "Column(s) the expectation is about, if any.",
-    "success": "True when the expectation held and saw data.",
-    "observed_value": "What GX observed (or how many rows were unexpected; no rows to check = failed).",
+    "success": "False when the expectation failed (or raised an error); true when it held or was not applicable.",
+    "applicable": "False when the expectation had no rows to check (e.g. a round without data yet).",
+    "observed_value": "What GX observed (or how many rows were unexpected; not applicable: no rows to check).",
     "element_count": "Rows the expectation looked at.",
     "unexpected_count": "Rows that broke the expectation.",
     "unexpected_examples": "Up to five unexpected values.",
@@ -211,6 +215,19 @@ def _saw_no_data(cfg_type: str, result: dict) -> bool:
     return result.get("observed_value") is None
 
 
+def _raised(r) -> str | None:
+    """The message of an error GX met evaluating an expectation, if any."""
+    info = r.exception_info or {}
+    infos = [info] if "raised_exception" in info else [i for i in info.values() if isinstance(i, dict)]
+    for i in infos:
+        if i.get("raised_exception"):
+            return str(i.get("exception_message") or "error")
+    return None
+
+
+NOT_APPLICABLE = "not applicable: no rows to check"
+
+
 def _validation_definition(gx, ctx, suite: Suite):
     """Register a suite, its DataFrame asset and its validation definition in the context; return the latter."""
     try:  # add_or_update would replace the data source, and with it the assets of the other suites
@@ -235,17 +252,24 @@ def _validation_definition(gx, ctx, suite: Suite):
 def validate_frame(gx, ctx, suite: Suite, df, round_id: str, checked_at: datetime, vd=None) -> list[dict]:
     """Validate one round's DataFrame against one suite; one row per expectation."""
     vd = vd or _validation_definition(gx, ctx, suite)
+    run_name = round_id if len(df) else f"{round_id} (no rows: not applicable)"
     res = vd.run(
         batch_parameters={"dataframe": df},
         result_format="SUMMARY",
-        run_id=gx.RunIdentifier(run_name=f"{round_id}", run_time=checked_at),
+        run_id=gx.RunIdentifier(run_name=run_name, run_time=checked_at),
     )
     rows = []
     for r in res.results:
         cfg = r.expectation_config
         result = r.result or {}
-        no_data = _saw_no_data(cfg.type, result)
+        error = _raised(r)
+        no_data = error is None and _saw_no_data(cfg.type, result)
         examples = result.get("partial_unexpected_list") or []
+        observed = _observed(result)
+        if error is not None:
+            observed = f"error: {error}"[:500]
+        elif no_data:
+            observed = NOT_APPLICABLE
         rows.append(
             {
                 "round_id": round_id,
@@ -255,8 +279,9 @@ def validate_frame(gx, ctx, suite: Suite, df, round_id: str, checked_at: datetim
                 "column_name": cfg.kwargs.get("column")
                 or ",".join(str(v) for k, v in cfg.kwargs.items() if k.startswith("column") and v is not None)
                 or None,
-                "success": bool(r.success) and not no_data,
-                "observed_value": "no rows to check" if no_data else _observed(result),
+                "success": no_data or (bool(r.success) and error is None),
+                "applicable": not no_data,
+                "observed_value": observed,
                 "element_count": result.get("element_count"),
                 "unexpected_count": result.get("unexpected_count"),
                 "unexpected_examples": ", ".join(map(str, examples[:5])) or None,
@@ -488,7 +513,7 @@ def _store(con: duckdb.DuckDBPyConnection, result: QualityResult) -> None:
         )
     con.execute(
         """create or replace table dq.expectation_results (round_id varchar, suite varchar, layer varchar,
-           expectation varchar, column_name varchar, success boolean, observed_value varchar,
+           expectation varchar, column_name varchar, success boolean, applicable boolean, observed_value varchar,
            element_count bigint, unexpected_count bigint, unexpected_examples varchar, fails_run boolean,
            checked_at timestamptz)"""
     )

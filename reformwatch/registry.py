@@ -83,24 +83,24 @@ def round_registries(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]
     a new round's registries do not rebuild the history."""
     rows = con.execute(
         """with units as (
-               select trim(unit_code) as unit_code, string_agg(u::varchar, chr(10) order by u::varchar) as text
+               select raw.strip(unit_code) as unit_code, string_agg(u::varchar, chr(10) order by u::varchar) as text
                from raw.units u group by 1
            ), scope as (
-               select trim(s.round_id) as round_id,
+               select raw.strip(s.round_id) as round_id,
                       md5(string_agg(s::varchar || chr(9) || coalesce(units.text, '-'), chr(10)
                                      order by s::varchar)) as digest
-               from raw.scope s left join units on units.unit_code = trim(s.unit_code) group by 1
+               from raw.scope s left join units on units.unit_code = raw.strip(s.unit_code) group by 1
            )
-           select trim(r.round_id), md5(r::varchar || chr(10) || coalesce(scope.digest, '-')),
-                  concat_ws('|', trim(r.exam_full_marks), trim(r.pass_mark), trim(r.excellent_mark))
-           from raw.rounds r left join scope on scope.round_id = trim(r.round_id)"""
+           select raw.strip(r.round_id), md5(r::varchar || chr(10) || coalesce(scope.digest, '-')),
+                  concat_ws('|', raw.strip(r.exam_full_marks), raw.strip(r.pass_mark), raw.strip(r.excellent_mark))
+           from raw.rounds r left join scope on scope.round_id = raw.strip(r.round_id)"""
     ).fetchall()
     return {r: {"registry": digest, "marks": marks} for r, digest, marks in rows}
 
 
 def _stored(con: duckdb.DuckDBPyConnection) -> Registry:
     """The registries as last loaded into raw.units, raw.rounds and raw.scope."""
-    return Registry(rounds=[r[0] for r in con.execute("select trim(round_id) from raw.rounds").fetchall()])
+    return Registry(rounds=[r[0] for r in con.execute("select raw.strip(round_id) from raw.rounds").fetchall()])
 
 
 def load_registries(con: duckdb.DuckDBPyConnection, landing: Path, loaded_fingerprint: str | None = None) -> Registry:
@@ -119,11 +119,11 @@ def load_registries(con: duckdb.DuckDBPyConnection, landing: Path, loaded_finger
         con,
         units_path,
         f"""select row_number, case
-              when not regexp_full_match(coalesce(trim(unit_code), ''), '{UNIT_CODE_RE.pattern[1:-1]}')
+              when not regexp_full_match(coalesce(raw.strip(unit_code), ''), '{UNIT_CODE_RE.pattern[1:-1]}')
                 then 'unit_code ' || coalesce('"' || unit_code || '"', 'is empty')
                      || ' must be 1-32 capital letters, digits or _'
-              when count(*) over (partition by trim(unit_code)) > 1
-                then 'unit_code ' || trim(unit_code) || ' is listed more than once'
+              when count(*) over (partition by raw.strip(unit_code)) > 1
+                then 'unit_code ' || raw.strip(unit_code) || ' is listed more than once'
               when raw.clean(unit_name) is null then 'unit_name is empty' end as problem
             from _units qualify problem is not null order by row_number""",
     )
@@ -132,25 +132,25 @@ def load_registries(con: duckdb.DuckDBPyConnection, landing: Path, loaded_finger
         con,
         rounds_path,
         f"""select row_number, case
-              when not regexp_full_match(coalesce(trim(round_id), ''), '{ROUND_ID_RE.pattern[1:-1]}')
+              when not regexp_full_match(coalesce(raw.strip(round_id), ''), '{ROUND_ID_RE.pattern[1:-1]}')
                 then 'round_id ' || coalesce('"' || round_id || '"', 'is empty')
                      || ' must be 1-40 letters, digits, _ or -'
-              when count(*) over (partition by trim(round_id)) > 1
-                then 'round_id ' || trim(round_id) || ' is listed more than once'
+              when count(*) over (partition by raw.strip(round_id)) > 1
+                then 'round_id ' || raw.strip(round_id) || ' is listed more than once'
               when raw.parse_ts(deadline) is null
                 then 'deadline "' || coalesce(deadline, '') || '" is not an ISO 8601 timestamp'
               when raw.parse_count(exam_questions) is null then 'exam_questions is not a whole number'
               when raw.parse_count(exam_minutes) is null then 'exam_minutes is not a whole number'
               when not raw.parse_number(exam_full_marks) > 0 then 'exam_full_marks is not a positive number'
               when raw.parse_number(exam_full_marks) > 1e9
-                then 'exam_full_marks ' || trim(exam_full_marks)
+                then 'exam_full_marks ' || raw.strip(exam_full_marks)
                      || ' is not a mark scale; give the full marks, e.g. 100'
               when raw.parse_number(pass_mark) is null then 'pass_mark is not a number'
               when raw.parse_number(excellent_mark) is null then 'excellent_mark is not a number' end as problem
             from _rounds qualify problem is not null order by row_number""",
     )
     reg = Registry(
-        rounds=[r[0] for r in con.execute("select trim(round_id) from _rounds order by row_number").fetchall()]
+        rounds=[r[0] for r in con.execute("select raw.strip(round_id) from _rounds order by row_number").fetchall()]
     )
 
     con.execute("create or replace table raw.units as select * exclude (row_number) from _units")
@@ -169,18 +169,18 @@ def load_registries(con: duckdb.DuckDBPyConnection, landing: Path, loaded_finger
             con,
             scope_path,
             """select row_number, case
-                  when trim(unit_code) not in (select trim(unit_code) from _units)
+                  when raw.strip(unit_code) not in (select raw.strip(unit_code) from _units)
                     then 'unit_code ' || coalesce('"' || unit_code || '"', 'is empty')
                          || ' is not in units.csv'
-                  when count(*) over (partition by trim(unit_code)) > 1
-                    then 'unit_code ' || trim(unit_code) || ' is listed more than once'
+                  when count(*) over (partition by raw.strip(unit_code)) > 1
+                    then 'unit_code ' || raw.strip(unit_code) || ' is listed more than once'
                   when raw.parse_count(cadre_headcount) is null then 'cadre_headcount is not a whole number'
                   when raw.parse_count(min_examinees) is null then 'min_examinees is not a whole number' end
                   as problem
                 from _scope qualify problem is not null order by row_number""",
         )
         con.execute(
-            "insert into raw.scope select ?, trim(unit_code), cadre_headcount, min_examinees from _scope",
+            "insert into raw.scope select ?, raw.strip(unit_code), cadre_headcount, min_examinees from _scope",
             [round_id],
         )
     for t in ("_units", "_rounds", "_scope"):

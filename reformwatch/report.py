@@ -46,6 +46,7 @@ CHECK_ZH = {
     "conflicting_examinee_rows": "同一考生记录不一致",
     "below_min_examinees": "参考人数少于规定人数",
     "missing_examinee_id": "缺少考生编号",
+    "participation_over_headcount": "参考人数超过登记的机关干部总数",
     "raw_expectation_failed": "报送数据异常(数据质量校验)",
     "marts_expectation_failed": "统计结果未通过校验",
 }
@@ -205,105 +206,118 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
     # --- exam -----------------------------------------------------------------------------------------
     md.append("## 一、“基本理论+”考试情况")
     md.append("")
-    md.append("### (一)总体情况")
-    md.append("")
-    absent_text = (
-        "缺考 "
-        + str(er["absent"])
-        + " 人("
-        + ";".join(f"{a['unit_name']} {a['absent']} 人:{a['absence_reason']}" for a in absences)
-        + (f";等 {n_absences} 项" if n_absences > LIST_MAX else "")
-        + ")"
-        if er["absent"]
-        else "无人缺考"
-    )
-    level_counts = "、".join(f"{lv} {levels[lv]['examinees']} 人" for lv in LEVELS if lv in levels)
-    md.append(
-        f"本轮共有 {er['units']} 家单位的 {er['examinees']} 名干部参加考试({level_counts}),{absent_text};"
-        f"参考人数占督导单位机关干部总数({er['cadre_headcount']} 人)的 {pct(er['participation_rate'])}。"
-        f"平均成绩 {num(er['avg_score'])} 分,及格率 {pct(er['pass_rate'])},"
-        f"优秀率(90 分及以上){pct(er['excellent_rate'])},满分率 {pct(er['full_score_rate'])}。"
-    )
-    md.append("")
-    md.append("[[chart:histogram]]")
-    md.append("")
-
-    md.append("### (二)单位情况")
-    md.append("")
-    top = q.rows(f"{units} order by {by_rank} limit 3", [round_id])
-    bottom = q.rows(f"{units} order by rank_in_round desc, unit_code desc limit 3", [round_id])
-
-    def unit_line(u: dict) -> str:
-        return f"{u['unit_name']}(平均 {num(u['avg_score'])} 分,优秀率 {pct(u['excellent_rate'])})"
-
-    md.append(f"成绩排在前三位的是:{'、'.join(unit_line(u) for u in top)}。")
-    md.append("")
-    md.append(f"成绩排在后三位的是:{'、'.join(unit_line(u) for u in bottom)}。")
-    md.append("")
-    many_full, n = q.listed(f"{units} and full_score_count > 10", f"full_score_count desc, {by_rank}", [round_id])
-    md.append(
-        f"满分人数超过 10 人的单位共 {n} 家:"
-        + names([f"{u['unit_name']}({u['full_score_count']} 人)" for u in many_full], n)
-        + "。"
-    )
-    md.append("")
-    failing, n = q.listed(f"{units} and fail_count > 0", by_rank, [round_id])
-    md.append(
-        f"有干部考试不及格的单位共 {n} 家:"
-        + names([f"{u['unit_name']}({u['fail_count']} 人)" for u in failing], n)
-        + "。"
-    )
-    md.append("")
-    md.append(
-        f"各单位平均成绩最高 {num(er['unit_avg_max'])} 分、最低 {num(er['unit_avg_min'])} 分,"
-        f"相差 {num(er['unit_avg_spread'])} 分。"
-    )
-    md.append("")
-    md.append("[[chart:unit_avg]]")
-    md.append("")
-    if prev_units:
-        md.append(f"与上一轮(`{previous}`)相比各单位平均成绩的变化见下图。")
-        md.append("")
-        md.append("[[chart:change]]")
-        md.append("")
-    md.append("| 名次 | 单位 | 参考人数 | 缺考 | 平均分 | 及格率 | 优秀率 | 满分人数 | 不及格人数 |")
-    md.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
-    shown, left_out = q.head_and_tail(units, by_rank, [round_id])
-    for i, u in enumerate(shown):
-        if left_out and i == TABLE_HEAD:
-            md.append(f"| … | 其余 {left_out} 家单位见 `marts.exam_unit_round` | | | | | | | |")
+    if not er["units"]:
         md.append(
-            f"| {u['rank_in_round']} | {u['unit_name']} | {u['examinees']} | {u['absent']} | {num(u['avg_score'])} "
-            f"| {pct(u['pass_rate'])} | {pct(u['excellent_rate'])} | {u['full_score_count']} | {u['fail_count']} |"
+            f"截至本通报生成时，本轮尚无有效的考试成绩（督导单位 {rr['units_in_scope']} 家，已收到有效成绩单 0 家），"
+            "考试情况待成绩报送后通报；已收到但未通过校验的成绩单见第三部分。"
         )
-    md.append("")
-
-    md.append("### (三)职级情况")
-    md.append("")
-    present = [lv for lv in LEVELS if lv in levels]
-    md.append(
-        f"{'、'.join(present)}干部考试平均成绩分别为 "
-        + "、".join(f"{num(levels[lv]['avg_score'])} 分" for lv in present)
-        + ";及格率分别为 "
-        + "、".join(pct(levels[lv]["pass_rate"]) for lv in present)
-        + ";优秀率分别为 "
-        + "、".join(pct(levels[lv]["excellent_rate"]) for lv in present)
-        + "。"
-    )
-    if "处级" in levels and "科级" in levels and levels["处级"]["pass_rate"] < levels["科级"]["pass_rate"]:
         md.append("")
-        md.append("处级干部的及格率低于科级干部。")
-    md.append("")
+    else:
+        md.append("### (一)总体情况")
+        md.append("")
+        absent_text = (
+            "缺考 "
+            + str(er["absent"])
+            + " 人("
+            + ";".join(f"{a['unit_name']} {a['absent']} 人:{a['absence_reason']}" for a in absences)
+            + (f";等 {n_absences} 项" if n_absences > LIST_MAX else "")
+            + ")"
+            if er["absent"]
+            else "无人缺考"
+        )
+        participation = (
+            f"参考人数占督导单位机关干部总数({er['cadre_headcount']} 人)的 {pct(er['participation_rate'])}"
+            if er["participation_rate"] is not None or not er["cadre_headcount"]
+            else f"参考人数超过督导范围登记的机关干部总数（{er['cadre_headcount']} 人），参考率待登记数据核实后计算"
+        )
+        level_counts = "、".join(f"{lv} {levels[lv]['examinees']} 人" for lv in LEVELS if lv in levels)
+        md.append(
+            f"本轮共有 {er['units']} 家单位的 {er['examinees']} 名干部参加考试({level_counts}),{absent_text};"
+            + participation
+            + "。"
+            f"平均成绩 {num(er['avg_score'])} 分,及格率 {pct(er['pass_rate'])},"
+            f"优秀率(90 分及以上){pct(er['excellent_rate'])},满分率 {pct(er['full_score_rate'])}。"
+        )
+        md.append("")
+        md.append("[[chart:histogram]]")
+        md.append("")
 
-    md.append("### (四)考风考纪")
-    md.append("")
-    incidents, n = q.listed(f"{units} and discipline_incidents > 0", by_rank, [round_id])
-    md.append(
-        f"记录有违反考试纪律情况的单位共 {n} 家:"
-        + names([f"{u['unit_name']}({u['discipline_incidents']} 人次)" for u in incidents], n)
-        + "。"
-    )
-    md.append("")
+        md.append("### (二)单位情况")
+        md.append("")
+        top = q.rows(f"{units} order by {by_rank} limit 3", [round_id])
+        bottom = q.rows(f"{units} order by rank_in_round desc, unit_code desc limit 3", [round_id])
+
+        def unit_line(u: dict) -> str:
+            return f"{u['unit_name']}(平均 {num(u['avg_score'])} 分,优秀率 {pct(u['excellent_rate'])})"
+
+        md.append(f"成绩排在前三位的是:{'、'.join(unit_line(u) for u in top)}。")
+        md.append("")
+        md.append(f"成绩排在后三位的是:{'、'.join(unit_line(u) for u in bottom)}。")
+        md.append("")
+        many_full, n = q.listed(f"{units} and full_score_count > 10", f"full_score_count desc, {by_rank}", [round_id])
+        md.append(
+            f"满分人数超过 10 人的单位共 {n} 家:"
+            + names([f"{u['unit_name']}({u['full_score_count']} 人)" for u in many_full], n)
+            + "。"
+        )
+        md.append("")
+        failing, n = q.listed(f"{units} and fail_count > 0", by_rank, [round_id])
+        md.append(
+            f"有干部考试不及格的单位共 {n} 家:"
+            + names([f"{u['unit_name']}({u['fail_count']} 人)" for u in failing], n)
+            + "。"
+        )
+        md.append("")
+        md.append(
+            f"各单位平均成绩最高 {num(er['unit_avg_max'])} 分、最低 {num(er['unit_avg_min'])} 分,"
+            f"相差 {num(er['unit_avg_spread'])} 分。"
+        )
+        md.append("")
+        md.append("[[chart:unit_avg]]")
+        md.append("")
+        if prev_units:
+            md.append(f"与上一轮(`{previous}`)相比各单位平均成绩的变化见下图。")
+            md.append("")
+            md.append("[[chart:change]]")
+            md.append("")
+        md.append("| 名次 | 单位 | 参考人数 | 缺考 | 平均分 | 及格率 | 优秀率 | 满分人数 | 不及格人数 |")
+        md.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+        shown, left_out = q.head_and_tail(units, by_rank, [round_id])
+        for i, u in enumerate(shown):
+            if left_out and i == TABLE_HEAD:
+                md.append(f"| … | 其余 {left_out} 家单位见 `marts.exam_unit_round` | | | | | | | |")
+            md.append(
+                f"| {u['rank_in_round']} | {u['unit_name']} | {u['examinees']} | {u['absent']} | {num(u['avg_score'])} "
+                f"| {pct(u['pass_rate'])} | {pct(u['excellent_rate'])} | {u['full_score_count']} | {u['fail_count']} |"
+            )
+        md.append("")
+
+        md.append("### (三)职级情况")
+        md.append("")
+        present = [lv for lv in LEVELS if lv in levels]
+        md.append(
+            f"{'、'.join(present)}干部考试平均成绩分别为 "
+            + "、".join(f"{num(levels[lv]['avg_score'])} 分" for lv in present)
+            + ";及格率分别为 "
+            + "、".join(pct(levels[lv]["pass_rate"]) for lv in present)
+            + ";优秀率分别为 "
+            + "、".join(pct(levels[lv]["excellent_rate"]) for lv in present)
+            + "。"
+        )
+        if "处级" in levels and "科级" in levels and levels["处级"]["pass_rate"] < levels["科级"]["pass_rate"]:
+            md.append("")
+            md.append("处级干部的及格率低于科级干部。")
+        md.append("")
+
+        md.append("### (四)考风考纪")
+        md.append("")
+        incidents, n = q.listed(f"{units} and discipline_incidents > 0", by_rank, [round_id])
+        md.append(
+            f"记录有违反考试纪律情况的单位共 {n} 家:"
+            + names([f"{u['unit_name']}({u['discipline_incidents']} 人次)" for u in incidents], n)
+            + "。"
+        )
+        md.append("")
 
     # --- reform ---------------------------------------------------------------------------------------
     md.append("## 二、深化改革工作进展")
@@ -311,45 +325,53 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
     md.append(f"本轮督导单位 {rr['units_in_scope']} 家,报送有效工作进展报表 {rr['units_reported']} 家。")
     md.append("")
 
-    def unit_names_where(condition: str, order: str = "unit_code") -> str:
-        got, n = q.listed(f"{reform} and {condition}", order, [round_id])
-        return names([r["unit_name"] for r in got], n)
+    if not rr["units_reported"]:
+        md.append(
+            "截至本通报生成时，本轮尚无有效的工作进展报表，工作进展情况待报表报送后通报；"
+            "已收到但未通过校验的报表见第三部分。"
+        )
+        md.append("")
+    else:
 
-    def best(col: str) -> str:
-        return unit_names_where(f"{col} = (select max({col}) from marts.reform_unit_round where round_id = $1)")
+        def unit_names_where(condition: str, order: str = "unit_code") -> str:
+            got, n = q.listed(f"{reform} and {condition}", order, [round_id])
+            return names([r["unit_name"] for r in got], n)
 
-    md.append(
-        f"“最多跑一次”:实现“最多跑一次”的事项最多的是{best('one_visit_items')}"
-        f"({rr['one_visit_items_max'] if rr['one_visit_items_max'] is not None else '—'} 项),"
-        f"{rr['units_reported']} 家单位平均 {num(rr['one_visit_items_avg'])} 项。"
-    )
-    md.append("")
-    md.append(
-        f"申请材料精简:材料减少比例最高的是{best('materials_reduction_rate')}"
-        f"({pct(rr['materials_reduction_rate_max'])}),平均减少 {pct(rr['materials_reduction_rate_avg'])}。"
-    )
-    md.append("")
-    full = unit_names_where("online_rate = 1")
-    below = unit_names_where("online_rate < 0.5", "online_rate, unit_code")
-    md.append(
-        f"网上可办:政务服务事项网上可办率达到 100% 的单位共 {rr['units_online_full']} 家({full}),"
-        f"平均为 {pct(rr['online_rate_avg'])};低于 50% 的单位共 {rr['units_online_below_half']} 家:{below}。"
-    )
-    md.append("")
-    md.append("[[chart:online]]")
-    md.append("")
-    md.append(f"审批时限压缩:平均压缩 {pct(rr['approval_time_compression_rate_avg'])}。")
-    md.append("")
-    zero_cases = unit_names_where("negative_cases = 0")
-    md.append(
-        f"专项整治与通报曝光:专项清理整治共发现问题线索 {rr['problem_clues_total']} 个;"
-        f"平均通报曝光反面典型案例 {num(rr['negative_cases_avg'])} 个,"
-        f"{rr['units_zero_negative_cases']} 家单位零通报({zero_cases})。"
-    )
-    md.append("")
-    no_secret = unit_names_where("secret_inspection_groups = 0")
-    md.append(f"明查暗访:未设置暗访督查组的单位共 {rr['units_without_secret_inspection']} 家:{no_secret}。")
-    md.append("")
+        def best(col: str) -> str:
+            return unit_names_where(f"{col} = (select max({col}) from marts.reform_unit_round where round_id = $1)")
+
+        md.append(
+            f"“最多跑一次”:实现“最多跑一次”的事项最多的是{best('one_visit_items')}"
+            f"({rr['one_visit_items_max'] if rr['one_visit_items_max'] is not None else '—'} 项),"
+            f"{rr['units_reported']} 家单位平均 {num(rr['one_visit_items_avg'])} 项。"
+        )
+        md.append("")
+        md.append(
+            f"申请材料精简:材料减少比例最高的是{best('materials_reduction_rate')}"
+            f"({pct(rr['materials_reduction_rate_max'])}),平均减少 {pct(rr['materials_reduction_rate_avg'])}。"
+        )
+        md.append("")
+        full = unit_names_where("online_rate = 1")
+        below = unit_names_where("online_rate < 0.5", "online_rate, unit_code")
+        md.append(
+            f"网上可办:政务服务事项网上可办率达到 100% 的单位共 {rr['units_online_full']} 家({full}),"
+            f"平均为 {pct(rr['online_rate_avg'])};低于 50% 的单位共 {rr['units_online_below_half']} 家:{below}。"
+        )
+        md.append("")
+        md.append("[[chart:online]]")
+        md.append("")
+        md.append(f"审批时限压缩:平均压缩 {pct(rr['approval_time_compression_rate_avg'])}。")
+        md.append("")
+        zero_cases = unit_names_where("negative_cases = 0")
+        md.append(
+            f"专项整治与通报曝光:专项清理整治共发现问题线索 {rr['problem_clues_total']} 个;"
+            f"平均通报曝光反面典型案例 {num(rr['negative_cases_avg'])} 个,"
+            f"{rr['units_zero_negative_cases']} 家单位零通报({zero_cases})。"
+        )
+        md.append("")
+        no_secret = unit_names_where("secret_inspection_groups = 0")
+        md.append(f"明查暗访:未设置暗访督查组的单位共 {rr['units_without_secret_inspection']} 家:{no_secret}。")
+        md.append("")
 
     # --- data quality ---------------------------------------------------------------------------------
     md.append("## 三、数据报送质量")
@@ -410,19 +432,21 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
     # --- charts ---------------------------------------------------------------------------------------
     pass_mark, excellent_mark = 0.6, 0.9
     full_marks = marks.get("full_marks") or 100
-    svgs = {
-        "histogram": charts.histogram(
+    svgs: dict[str, str] = {}  # the charts of the parts that have data
+    if er["units"]:
+        svgs["histogram"] = charts.histogram(
             "成绩分布",
             [(b["score_from"], b["score_to"], b["examinees"]) for b in bins],
             [(full_marks * pass_mark, "及格线"), (full_marks * excellent_mark, "优秀线")],
-        ),
-        "unit_avg": charts.hbar(
+        )
+        svgs["unit_avg"] = charts.hbar(
             "各单位平均成绩(按名次)",
             [(u["unit_name"], u["avg_score"]) for u in shown],
             max_value=full_marks,
             lines=[(er["avg_score"], f"总平均 {num(er['avg_score'])}")] if er["avg_score"] is not None else [],
-        ),
-        "online": charts.hbar(
+        )
+    if rr["units_reported"]:
+        svgs["online"] = charts.hbar(
             "各单位政务服务事项网上可办率",
             [
                 (r["unit_name"], r["online_rate"] or 0.0)
@@ -431,9 +455,8 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
             max_value=1.0,
             fmt=lambda v: f"{v * 100:.1f}%",
             lines=[(0.5, "50%"), (1.0, "100%")],
-        ),
-    }
-    if prev_units:
+        )
+    if prev_units and er["units"]:
         changes = (  # $1 = round, $2 = previous round
             "select u.unit_name, u.avg_score - p.avg_score as delta, u.rank_in_round, u.unit_code "
             "from marts.exam_unit_round u join marts.exam_unit_round p on p.unit_code = u.unit_code "
@@ -839,6 +862,9 @@ def write_report(
     (out / "charts").mkdir(parents=True, exist_ok=True)
     for key, svg in bulletin.charts.items():
         _write_atomic(out / "charts" / f"{key}.svg", svg)
+    for old in (out / "charts").glob("*.svg"):  # a chart of a part that has no data (any more)
+        if old.stem not in bulletin.charts:
+            old.unlink()
     _write_atomic(out / "bulletin.md", _chart_md(bulletin.markdown, bulletin.charts) + "\n")
     _write_atomic(out / "bulletin.html", bulletin.html)
     if work_db and work_db.is_file():

@@ -12,8 +12,14 @@ from .config import LOCAL_TZ
 
 _OFFSET_RE = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?\s*([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$"
 
+# What "surrounding whitespace" means for a cell: every Unicode space (Python's str.isspace: tab, CR, LF,
+# NBSP, the ideographic space U+3000, ...) and the invisible zero-width space and BOM that pasting adds.
+SPACES = "".join(chr(c) for c in range(0x110000) if chr(c).isspace()) + "\u200b\ufeff"
+
 MACROS = f"""
-create or replace macro raw.clean(x) as nullif(trim(cast(x as varchar)), '');
+-- The text without surrounding whitespace (SPACES); raw.clean: that, NULL when empty.
+create or replace macro raw.strip(x) as trim(cast(x as varchar), '{SPACES}');
+create or replace macro raw.clean(x) as nullif(raw.strip(x), '');
 
 -- ISO 8601 timestamp; without an offset it means {LOCAL_TZ}.
 create or replace macro raw.parse_ts(x) as

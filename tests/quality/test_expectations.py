@@ -170,7 +170,9 @@ def test_data_docs_keep_the_newest_results_of_each_suite_and_round(sample, tmp_p
     assert (docs / "index.html").is_file() and len(list(pages.rglob("*.html"))) == quality.KEPT_RESULTS
 
 
-def test_a_check_that_sees_no_data_does_not_pass(sample, tmp_path):
+def test_a_check_that_sees_no_data_is_not_applicable_never_passed_or_failed(sample, tmp_path):
+    """A per-unit mart without rows for a round (no exam sheet yet) is what the contract says: its
+    expectations are recorded as not applicable, shown so in Data Docs, and fail nothing."""
     db = tmp_path / "empty.duckdb"
     shutil.copy(sample.work_db, db)
     con = duckdb.connect(str(db))
@@ -178,10 +180,18 @@ def test_a_check_that_sees_no_data_does_not_pass(sample, tmp_path):
     con.close()
     suite = [s for s in load_suites() if s.name == "marts_exam_unit_round"]
     result = run_checkpoint(db, tmp_path / "gx", tmp_path / "docs", suites=suite)
-    assert result.rows and all(
-        not r["success"] for r in result.rows if r["expectation"] != "expect_compound_columns_to_be_unique"
-    )
-    assert any(r["observed_value"] == "no rows to check" for r in result.rows)
+    assert len(result.rows) == len(suite[0].expectations)
+    assert all(not r["applicable"] and r["observed_value"] == quality.NOT_APPLICABLE for r in result.rows)
+    assert result.run_failures == []
+    index = (tmp_path / "docs" / "index.html").read_text(encoding="utf-8")
+    assert "2018-R1 (no rows: not applicable)" in index
+
+
+def test_a_check_that_sees_rows_is_applicable(sample, tmp_path):
+    suite = [s for s in load_suites() if s.name == "marts_exam_unit_round"]
+    result = run_checkpoint(sample.work_db, tmp_path / "gx", tmp_path / "docs", suites=suite)
+    assert result.rows and all(r["applicable"] and r["success"] for r in result.rows)
+    assert "(no rows: not applicable)" not in (tmp_path / "docs" / "index.html").read_text(encoding="utf-8")
 
 
 def test_failing_marts_suite_fails_the_run_and_publishes_nothing(tmp_path, monkeypatch):

@@ -59,6 +59,17 @@ issues as (
     where coalesce(n.n_counted, 0) < sc.min_examinees
 
     union all
+    select s.file_id, 'participation_over_headcount', null,
+        s.round_id || '/scope.csv, unit ' || s.unit_code || ': cadre_headcount is ' || sc.cadre_headcount
+        || ', but ' || n.examinees || ' of its cadres sat the exam (' || s.path || '); the figures are counted, '
+        || 'the round''s participation rate is left empty while the round''s examinees exceed its headcount: '
+        || 'the office corrects cadre_headcount (the unit''s total number of cadres) in scope.csv'
+    from in_force as s
+    inner join {{ ref('stg_landing__scope') }} as sc on sc.round_id = s.round_id and sc.unit_code = s.unit_code
+    inner join {{ ref('int_exam__file_totals') }} as n on n.file_id = s.file_id
+    where n.examinees > sc.cadre_headcount
+
+    union all
     select file_id, 'late_submission', null,
         {{ late_detail('path', 'submitted_at', 'deadline') }}
     from in_force where is_late

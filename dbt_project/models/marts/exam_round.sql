@@ -41,7 +41,10 @@ select
     coalesce(p.examinees, 0)::bigint as examinees,
     coalesce(p.absent, 0)::bigint as absent,
     coalesce(h.cadre_headcount, 0)::bigint as cadre_headcount,
-    (coalesce(p.examinees, 0)::double / nullif(h.cadre_headcount, 0)) as participation_rate,
+    -- a share by definition: left empty while the registry says fewer cadres than sat the exam
+    -- (participation_over_headcount tells the office which unit's headcount to correct)
+    case when coalesce(p.examinees, 0) <= h.cadre_headcount
+        then coalesce(p.examinees, 0)::double / nullif(h.cadre_headcount, 0) end as participation_rate,
     p.avg_score::double as avg_score,
     (p.pass_count::double / nullif(p.examinees, 0)) as pass_rate,
     (p.excellent_count::double / nullif(p.examinees, 0)) as excellent_rate,

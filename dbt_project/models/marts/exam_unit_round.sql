@@ -13,6 +13,9 @@ units as (
         t.examinees,
         t.absent,
         t.score_sum::double / nullif(t.scored, 0) as avg_score,
+        -- the average as an exact integer key for ranking (score_sum is an exact decimal with 10 places):
+        -- equal averages in decimal (261.3 / 3 and 871 / 10) tie, which their doubles may not
+        (t.score_sum * 10000000000)::hugeint * 1000000000000 // nullif(t.scored, 0) as avg_key,
         t.pass_count,
         t.fail_count,
         t.excellent_count,
@@ -36,7 +39,7 @@ select
     u.pass_count::double / u.examinees as pass_rate,
     u.excellent_count::double / u.examinees as excellent_rate,
     u.full_score_count::double / u.examinees as full_score_rate,
-    rank() over (partition by u.round_id order by u.avg_score desc)::bigint as rank_in_round,
+    rank() over (partition by u.round_id order by u.avg_key desc)::bigint as rank_in_round,
     u.discipline_incidents::bigint as discipline_incidents,
     -- lineage (reformwatch additions)
     s.version::integer as version,

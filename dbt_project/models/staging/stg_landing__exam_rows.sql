@@ -27,7 +27,7 @@ select
     raw.clean(r.submitted_at) as submitted_at_raw,
     raw.parse_ts(r.submitted_at) as submitted_at,
     concat_ws(chr(31), {% for c in ["unit_code", "examinee_id", "rank_level", "status", "absence_reason",
-        "score", "discipline_note", "submitted_at"] %}coalesce(trim(r.{{ c }}), ''){{ ", " if not loop.last }}{% endfor %})
+        "score", "discipline_note", "submitted_at"] %}coalesce(raw.strip(r.{{ c }}), ''){{ ", " if not loop.last }}{% endfor %})
         as row_signature
 from {{ ref('stg_landing__files') }} as f
 inner join {{ source('landing', 'exam_rows') }} as r on r.file_id = f.file_id

@@ -1,6 +1,6 @@
 select
-    trim(round_id) as round_id,
-    trim(title) as title,
+    raw.strip(round_id) as round_id,
+    raw.strip(title) as title,
     raw.parse_ts(deadline) as deadline,
     raw.parse_count(exam_questions) as exam_questions,
     raw.parse_number(exam_full_marks) as exam_full_marks,

@@ -1,4 +1,4 @@
 select
-    trim(unit_code) as unit_code,
-    trim(unit_name) as unit_name
+    raw.strip(unit_code) as unit_code,
+    raw.strip(unit_name) as unit_name
 from {{ source('landing', 'units') }}
