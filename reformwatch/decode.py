@@ -113,7 +113,7 @@ def _csv_reason(error: csv.Error) -> str:
     if "unexpected end of data" in reason:
         return 'a quoted cell is never closed (a " without its closing ")'
     if "field larger than field limit" in reason:
-        return f"a cell is longer than {MAX_CELL_CHARS} characters"
+        return f"a cell has more than the {MAX_CELL_CHARS} characters allowed (put only the value asked for in a cell)"
     if "expected after" in reason:
         return 'a quoted cell goes on after its closing " (write "" for a " inside a quoted cell)'
     return reason
@@ -156,9 +156,8 @@ def read_table(text: str, columns: tuple[str, ...], required: tuple[str, ...]) -
             long = next((i for i, c in enumerate(cells) if len(c) > MAX_CELL_CHARS), None)
             if long is not None:
                 raise DecodeError(
-                    f"line {reader.line_num}, column {header[long] or long + 1}: the cell has "
-                    f"{len(cells[long])} characters, more than the {MAX_CELL_CHARS} allowed; "
-                    "put only the value asked for in each cell"
+                    f"line {reader.line_num}, column {header[long] or long + 1}: a cell has more than the "
+                    f"{MAX_CELL_CHARS} characters allowed ({len(cells[long])}); put only the value asked for in a cell"
                 )
             rows.append([None if i is None else cells[i] for i in where])
     except csv.Error as e:
