@@ -40,6 +40,9 @@ def insert_columns(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str
     11 columns: 0.25 s instead of 0.7 s). Whole numbers with gaps go as int64 plus a null mask.
     NumPy arrays are taken as they are.
     """
+    # DuckDB 2.0 refuses to register a frame while an earlier execute()'s result is unread (a fetchone()
+    # of a one-row query leaves it so): run that result to its end first
+    con.complete()
     frame: dict[str, np.ndarray] = {}
     select = []
     for i, values in enumerate(columns.values()):

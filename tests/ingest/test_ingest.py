@@ -434,3 +434,25 @@ def test_ingest_reports_the_files_read_after_each_chunk(tmp_path, monkeypatch):
     n, calls = run("t")
     assert n == 37 and calls == [(i, n) for i in range(5, n, 5)] + [(n, n)]
     assert run("u") == (0, [])
+
+
+def test_an_ingest_in_the_pipelines_transaction_loads_per_file_rows(tmp_path):
+    """As the pipeline runs it: one transaction, a file parsed alone first in its chunk (an .xlsx whose
+    cell holds a comma), a malformed one beside it; the good file's rows load, the bad one is rejected."""
+    land = Landing(tmp_path / "landing")
+    land.write("progress", "AAA.xlsx", [progress_row("AAA", has_handbook="是, 已印发")])
+    land.write_bytes("progress", "BBB.csv", b"unit_code,submitted_at\nBBB,2024-06-01,extra\n")
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_schema(con)
+    con.execute("begin")
+    load_registries(con, land.root)
+    ingest(con, land.root, run_id="t", loaded_at=datetime.now(UTC), max_file_bytes=10**8)
+    con.execute("commit")
+    got = con.execute(
+        "select f.path, f.parse_path, f.read_error is null, r.has_handbook from raw.files f "
+        "left join raw.progress_rows r using (file_id) order by 1"
+    ).fetchall()
+    assert got == [
+        ("2024-R1/progress/AAA.xlsx", "per_file", True, "是, 已印发"),
+        ("2024-R1/progress/BBB.csv", None, False, None),
+    ]
