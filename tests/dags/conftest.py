@@ -40,10 +40,8 @@ class AirflowHome:
         return json.loads(lines[-1][6:])
 
 
-@pytest.fixture(scope="session")
-def airflow_home(tmp_path_factory) -> AirflowHome:
-    """A migrated Airflow metadata DB (SQLite) with the project's pool, in a temp AIRFLOW_HOME."""
-    home = tmp_path_factory.mktemp("airflow_home")
+def new_airflow_home(home: Path) -> AirflowHome:
+    """A migrated Airflow metadata DB (SQLite) with the project's pool, in AIRFLOW_HOME `home`."""
     subprocess.run(
         [str(PROJECT / "bin" / "airflow-setup")],
         env=airflow_env(home, AIRFLOW_BIN=str(BIN / "airflow")),
@@ -52,3 +50,16 @@ def airflow_home(tmp_path_factory) -> AirflowHome:
         timeout=300,
     )
     return AirflowHome(home)
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory) -> AirflowHome:
+    """An Airflow home shared by the tests that keep to one warehouse path per test."""
+    return new_airflow_home(tmp_path_factory.mktemp("airflow_home"))
+
+
+@pytest.fixture
+def own_airflow_home(tmp_path) -> AirflowHome:
+    """An Airflow home of the test's own: the warehouse asset's URI is the warehouse's path, so a DAG run
+    for another warehouse path than an earlier run's needs its DAGs registered anew."""
+    return new_airflow_home(tmp_path / "airflow_home")
