@@ -322,3 +322,23 @@ def test_below_min_examinees(landing, warehouse):
     i = only(con, "below_min_examinees")
     assert i["unit_code"] == "CCC" and i["severity"] == "warning" and "8" in i["detail"]
     assert exam_units(con)["CCC"]["examinees"] == 5
+
+
+def test_participation_over_headcount(landing, warehouse):
+    """A registry slip: scope.csv says CCC has 4 cadres, 5 sat the exam. A warning for the office; the
+    figures are counted; the round's participation rate stays a share (NULL only while the round's
+    examinees exceed its headcount)."""
+    landing.scope["CCC"] = (4, 3)
+    landing.write_registries()
+    con = run_pipeline(landing.good_round().root, warehouse)
+    i = only(con, "participation_over_headcount")
+    assert (i["unit_code"], i["severity"], i["file_path"]) == ("CCC", "warning", "2024-R1/exam/CCC.csv")
+    assert "2024-R1/scope.csv" in i["detail"] and "cadre_headcount is 4" in i["detail"] and "5 of" in i["detail"]
+    assert exam_units(con)["CCC"]["examinees"] == 5
+    assert rows(con, "select participation_rate from marts.exam_round") == [{"participation_rate": 15 / 104}]
+    con.close()
+    landing.scope = {u: (4, 3) for u in landing.scope}  # every unit: the round's 15 examinees exceed its 12
+    landing.write_registries()
+    con = run_pipeline(landing.root, warehouse)
+    assert len(issues(con, "participation_over_headcount")) == 3
+    assert rows(con, "select participation_rate from marts.exam_round") == [{"participation_rate": None}]
