@@ -80,3 +80,21 @@ print(code, started)
 """
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
     assert out.stdout.strip().splitlines()[-1] == "1 [False]", out.stderr[-2000:]
+
+
+def test_sql_into_a_closed_pipe_stops_quietly(tmp_path):
+    """`reformwatch sql ... | head`: when the reader goes, the command stops without a traceback."""
+    import duckdb
+
+    warehouse = tmp_path / "w.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    proc = subprocess.Popen(
+        [str(EXE), "sql", "--warehouse", str(warehouse), "select * from range(500000)"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0 and b"Traceback" not in err, err

@@ -8,6 +8,7 @@ import duckdb
 import pytest
 from test_decode import NAMES
 
+from reformwatch import sql_functions
 from reformwatch.contract import parse_file_name
 from reformwatch.landing import Listing, list_landing, stage_scan
 
@@ -23,6 +24,7 @@ REGISTRIES = """
 def scanned(listing: Listing, max_file_bytes: int = 10**8) -> dict[str, dict]:
     con = duckdb.connect()
     con.execute(REGISTRIES)  # as registry.load_registries stores them: units.csv and rounds.csv untrimmed
+    sql_functions.install(con)  # as ingest.ensure_schema does
     stage_scan(con, listing, max_file_bytes)
     cur = con.execute("select * from landing_scanned order by idx")
     cols = [d[0] for d in cur.description]
