@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import os
-import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,10 +24,8 @@ from pathlib import Path
 
 import duckdb
 
-from .child_worker import fork_call
 from .config import EXPECTATIONS_DIR, connect_work_db
 from .csvload import insert_columns
-from .deferred_import import defer
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +61,10 @@ RESULT_DOCS = {
     "fails_run": "Whether a failure of this expectation fails the run.",
     "checked_at": "When the checkpoint ran.",
 }
+
+
+class ChecksError(Exception):
+    """The checks could not run (not: an expectation failed); the message says why."""
 
 
 @dataclass
@@ -136,51 +137,13 @@ def load_suites(folder: Path | None = None) -> list[Suite]:
     return suites
 
 
-GX_UNUSED_MODULES = ("scipy.stats", "altair")  # imported by GX's KL-divergence expectation, used by no suite
-GX_SQL_EXTRA = "sqlalchemy"  # GX's SQL datasources, an optional extra of GX; the suites validate pandas frames
-
-
-def hide_gx_sql_extra() -> bool:
-    """Make sqlalchemy look not installed to this process, unless it is imported already; True if hidden.
-
-    GX then leaves its SQL datasources and engines out, as in an install without its SQL extra: about
-    0.2 of its 1.8-2 CPU s of import, in every run. Only for a process that does nothing but the checks
-    (the checks worker): sqlalchemy is installed for Airflow, which needs it.
-    """
-    if GX_SQL_EXTRA in sys.modules:
-        return False
-    sys.modules[GX_SQL_EXTRA] = None  # `import sqlalchemy` raises ImportError, which GX expects
-    return True
-
-
 def preload():
-    """Import Great Expectations (about 2 s) quietly, without usage statistics; return the module.
-
-    scipy.stats and altair are deferred (deferred_import): GX imports them at its top for an expectation
-    the suites do not use, which would cost about 2 CPU s more in every run.
-    """
+    """Import Great Expectations (about 2 s) quietly, without usage statistics; return the module."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     warnings.filterwarnings("ignore", module="great_expectations")
-    for name in GX_UNUSED_MODULES:  # nothing changes once GX (and with it these modules) is imported
-        defer(name)
     import great_expectations as gx
 
-    skip_frame_fingerprints()
     return gx
-
-
-def skip_frame_fingerprints() -> None:
-    """Stop GX hashing every row of each DataFrame it validates.
-
-    GX's pandas engine stores a hash of the whole frame in each batch's markers
-    (`pandas_data_fingerprint`, shown in Data Docs and nowhere used) for every frame under its
-    HASH_THRESHOLD bytes. reformwatch knows what it validated from its own digests of the inputs
-    (the reuse of unchanged suite/round batches), and the hash was 40% of the validation time.
-    A threshold of 0 turns it off; GX has no setting for it.
-    """
-    from great_expectations.execution_engine import pandas_execution_engine
-
-    pandas_execution_engine.HASH_THRESHOLD = 0
 
 
 def _context(gx_dir: Path, docs_dir: Path):
@@ -300,45 +263,11 @@ class _Batch:
     round_id: str
     df: object  # pandas.DataFrame
 
-    @property
-    def weight(self) -> int:
-        """Rough cost: GX's fixed cost per batch is about that of 20,000 rows."""
-        return (20_000 + len(self.df)) * max(1, len(self.suite.expectations))
 
-
-def _validate_batches(gx, ctx, batches: list[_Batch], checked_at: datetime, processes: int) -> list[list[dict]]:
-    """Validate each batch; the rows of each, in order. With processes=2 (Linux), a forked copy of this
-    process validates about half of them meanwhile. It writes its rows to a file; if it fails, this
-    process validates its half too."""
-    vds = {b.suite.name: _validation_definition(gx, ctx, b.suite) for b in batches}  # before any fork
-
-    def validate(i: int) -> list[dict]:
-        b = batches[i]
-        return validate_frame(gx, ctx, b.suite, b.df, b.round_id, checked_at, vds[b.suite.name])
-
-    done: dict[int, list[dict]] = {}
-    mine, theirs = list(range(len(batches))), []
-    if processes > 1 and len(batches) > 1 and hasattr(os, "fork"):
-        mine, theirs = _split(batches)
-    copy = fork_call(lambda: {i: validate(i) for i in theirs}) if theirs else None
-    done.update((i, validate(i)) for i in mine)
-    if copy is not None:
-        got = copy.result()
-        if got is None:
-            log.warning("the second checks process failed (%s); validating its batches here", copy.failure)
-        done.update(got or {})
-    return [done[i] if i in done else validate(i) for i in range(len(batches))]  # the copy's, if it failed
-
-
-def _split(batches: list[_Batch]) -> tuple[list[int], list[int]]:
-    """Two groups of batch positions with about equal weight (largest first, each to the lighter group)."""
-    groups: tuple[list[int], list[int]] = ([], [])
-    load = [0, 0]
-    for i in sorted(range(len(batches)), key=lambda i: -batches[i].weight):
-        g = 0 if load[0] <= load[1] else 1
-        groups[g].append(i)
-        load[g] += batches[i].weight
-    return sorted(groups[0]), sorted(groups[1])
+def _validate_batches(gx, ctx, batches: list[_Batch], checked_at: datetime) -> list[list[dict]]:
+    """Validate each batch; the rows of each, in order."""
+    vds = {b.suite.name: _validation_definition(gx, ctx, b.suite) for b in batches}
+    return [validate_frame(gx, ctx, b.suite, b.df, b.round_id, checked_at, vds[b.suite.name]) for b in batches]
 
 
 def _batch_sql(con: duckdb.DuckDBPyConnection, suite: Suite, round_id: str, cap: int) -> str:
@@ -364,7 +293,6 @@ def run_checkpoint(
     suites: list[Suite] | None = None,
     validated: Callable[[QualityResult], None] | None = None,
     reuse: bool = False,
-    processes: int = 1,
 ) -> QualityResult:
     """Validate every suite for every round, build Data Docs, return one row per expectation.
 
@@ -372,8 +300,6 @@ def run_checkpoint(
     With `reuse`, a (suite, round) whose inputs (meta.inputs: the sheets it reads) and models are those
     of the stored results takes those results instead of being validated again. Only the pipeline
     passes it: it never changes a loaded file's rows in place, so same files mean same rows.
-    With processes=2, a forked copy of this process validates about half of the batches (only in a
-    process of its own with no other threads: the checks worker).
     """
     suites = suites if suites is not None else load_suites()
     gx, ctx = _context(gx_dir, docs_dir)
@@ -402,8 +328,8 @@ def run_checkpoint(
                 slots.append(len(batches))
                 batches.append(_Batch(suite, round_id, df))
     finally:
-        con.close()  # before any fork: DuckDB's threads must be gone
-    validated_rows = _validate_batches(gx, ctx, batches, checked_at, processes)
+        con.close()
+    validated_rows = _validate_batches(gx, ctx, batches, checked_at)
     for slot in slots:
         out.rows.extend(validated_rows[slot] if isinstance(slot, int) else slot)
     out.docs_index = docs_dir / "index.html"

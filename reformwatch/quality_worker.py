@@ -1,10 +1,10 @@
 """Great Expectations in a child process that starts before dbt, so GX's import (about 2 s) overlaps the build.
 
 The child imports GX, then waits for one request on stdin (the suites and where to read and write),
-validates after dbt has released the work database (on two cores, a forked copy of it validates about
-half of the suites meanwhile), writes the result to a file and says so on stdout, then builds Data
-Docs while the parent completes publishing and writes the bulletins. If the child fails, the checks run again in this
-process, so an error surfaces with its own traceback.
+validates after dbt has released the work database, writes the result to a file and says so on stdout,
+then builds Data Docs while the parent completes publishing and writes the bulletins. The checks run
+only there: if the child fails, the run fails (ChecksError) with the child's last error line, and nothing
+is published.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from .child_worker import ChildWorker, close_quietly, exit_now, no_gc_while_loading, write_replacing
-from .quality import QualityResult, Suite, hide_gx_sql_extra, load_suites, preload, run_checkpoint
+from .quality import ChecksError, QualityResult, Suite, load_suites, preload, run_checkpoint
 from .scratch import scratch_prefix
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,6 @@ class CheckpointWorker(ChildWorker):
     ) -> None:
         """Send the request; the child validates while this process does other work (reading only)."""
         suites = suites if suites is not None else load_suites()
-        self._request = (work_db, gx_dir, docs_dir, suites, reuse)
         try:
             request = (work_db, gx_dir, docs_dir, suites, self._result_file, reuse)
             self._proc.stdin.write(pickle.dumps(request))
@@ -60,7 +59,7 @@ class CheckpointWorker(ChildWorker):
             pass
 
     def result(self) -> QualityResult:
-        """Wait for the child's result; if the child failed, validate in this process."""
+        """Wait for the child's result; raise ChecksError if the child failed."""
         try:
             said = self._proc.stdout.readline()
         except OSError:
@@ -68,13 +67,10 @@ class CheckpointWorker(ChildWorker):
         if said == DONE and self._result_file.is_file():
             return pickle.loads(self._result_file.read_bytes())
         self.close()
-        log.warning(
-            "the checks worker failed (exit %s: %s); running the checks in this process",
-            self._proc.returncode,
-            self.last_error_line(),
+        raise ChecksError(
+            f"the Great Expectations checks failed (worker exit {self._proc.returncode}: {self.last_error_line()}); "
+            "nothing was published"
         )
-        work_db, gx_dir, docs_dir, suites, reuse = self._request
-        return run_checkpoint(work_db, gx_dir, docs_dir, suites, reuse=reuse)
 
     def finish(self) -> None:
         """Wait for the child to build Data Docs; a child never asked (a run with nothing new) is told
@@ -89,7 +85,6 @@ class CheckpointWorker(ChildWorker):
 def main() -> int:
     signal = os.fdopen(os.dup(1), "wb")  # stdout is the parent's signal; anything printed goes to stderr
     os.dup2(2, 1)
-    hide_gx_sql_extra()
     with no_gc_while_loading():
         preload()
     try:
@@ -102,8 +97,7 @@ def main() -> int:
         signal.write(DONE)
         signal.flush()
 
-    processes = min(2, os.cpu_count() or 1)  # this process has no other threads: it may fork
-    run_checkpoint(work_db, gx_dir, docs_dir, suites, validated, reuse=reuse, processes=processes)
+    run_checkpoint(work_db, gx_dir, docs_dir, suites, validated, reuse=reuse)
     return 0
 
 
