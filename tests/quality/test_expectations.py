@@ -25,9 +25,9 @@ MARTS_AND_DQ = ["marts.exam_round", "marts.exam_unit_round", "marts.reform_round
 BREAKS = {
     "raw_exam_rows": "update raw.exam_rows set rank_level = '部级' where row_number = 1",
     "raw_progress_returns": "update raw.progress_rows set service_items_total = 'many'",
-    "marts_reform_unit_round": "update marts.reform_unit_round set online_rate = 1.5 where unit_code = 'AIC'",
+    "marts_reform_unit_round": "update marts.reform_unit_round set negative_cases = -1 where unit_code = 'AIC'",
     "marts_reform_round": "update marts.reform_round set problem_clues_total = problem_clues_total + 1",
-    "marts_exam_unit_round": "update marts.exam_unit_round set pass_rate = 1.2 where unit_code = 'AIC'",
+    "marts_exam_unit_round": "update marts.exam_unit_round set fail_count = fail_count + 1 where unit_code = 'AIC'",
     "marts_exam_level_round": "update marts.exam_level_round set examinees = examinees + 1 where rank_level = '厅级'",
     "marts_exam_round": "update marts.exam_round set participation_rate = participation_rate + 0.01",
 }
@@ -265,3 +265,40 @@ def test_batches_whose_inputs_did_not_change_reuse_their_results(tmp_path):
     assert _comparable(fresh) == sorted(
         (tuple((k, v) for k, v in r.items() if k != "checked_at") for r in second.values()), key=repr
     )
+
+
+def test_each_invariant_is_declared_once():
+    """A key, not-null column or range that a dbt data test declares on a mart is not declared again as a
+    Great Expectations expectation on the same column."""
+    import yaml
+
+    from reformwatch.config import DBT_PROJECT_DIR
+
+    declared: set[tuple[str, str, str | None]] = set()  # (model, kind of invariant, column)
+    models = yaml.safe_load((DBT_PROJECT_DIR / "models" / "marts" / "_marts__models.yml").read_text())["models"]
+    for model in models:
+        for test in model.get("data_tests") or []:
+            if isinstance(test, dict) and "unique_combination" in test:
+                declared.add((model["name"], "key", None))
+        for column in model.get("columns") or []:
+            for test in column.get("data_tests") or []:
+                name = test if isinstance(test, str) else next(iter(test))
+                kind = {"unique": "key", "not_null": "not_null", "in_range": "range"}.get(name)
+                if kind:
+                    declared.add((model["name"], kind, column["name"]))
+    kinds = {
+        "expect_compound_columns_to_be_unique": "key",
+        "expect_column_values_to_be_unique": "key",
+        "expect_column_values_to_not_be_null": "not_null",
+        "expect_column_values_to_be_between": "range",
+    }
+    twice = []
+    for suite in load_suites():
+        if suite.layer != "marts":
+            continue
+        model = suite.name.removeprefix("marts_")
+        for e in suite.expectations:
+            kind, column = kinds.get(e["type"]), e["kwargs"].get("column")
+            if kind and ((model, kind, column) in declared or (kind == "key" and (model, "key", None) in declared)):
+                twice.append((suite.name, e["type"], column))
+    assert twice == []
