@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import logging
 import os
-import pickle
 import subprocess
-import sys
 import tempfile
-import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, NoReturn
-
-from .scratch import scratch_prefix
+from typing import IO
 
 
 def write_replacing(path: Path, data: bytes) -> None:
@@ -30,83 +24,16 @@ def write_replacing(path: Path, data: bytes) -> None:
 
 
 @contextlib.contextmanager
-def no_gc_while_loading(freeze: bool = True) -> Iterator[None]:
-    """Keep Python's cycle collector off while a process imports and loads (dbt, GX, a landing zone's
-    files: millions of objects, hardly any garbage), then turn it on again. With `freeze` (a worker
-    that keeps what it loaded), what was loaded is frozen first, so later collections skip it."""
+def no_gc_while_loading() -> Iterator[None]:
+    """Keep Python's cycle collector off while the ingest loads a landing zone's files (millions of
+    objects, hardly any garbage: about 2 s of collections at a national scale), then turn it on again."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        if freeze:
-            gc.freeze()
         if was_enabled:
             gc.enable()
-
-
-def leave_start_folder() -> None:
-    """Take the folder the run started from off sys.path (python -m puts it first), unless this package
-    is imported from there. dbt lists every subfolder of each sys.path folder on every invocation
-    (pkgutil.iter_modules, to find plugins): about 1 s when a run starts in, say, the landing zone."""
-    start = sys.path[0] if sys.path else None
-    here = str(Path(__file__).resolve().parent.parent)
-    if start is not None and start in ("", os.getcwd()) and os.path.realpath(start or ".") != here:
-        del sys.path[0]
-
-
-def exit_now(code: int) -> NoReturn:
-    """End a worker whose result is written, without tearing down its modules (dbt or GX: about 0.5 s
-    the parent would wait). Logs and standard streams are flushed first."""
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-class ForkedCall:
-    """A forked copy of this process computing one value (fork_call); result() waits for it."""
-
-    def __init__(self, pid: int, out: Path) -> None:
-        self.pid, self.out, self.failure = pid, out, ""
-
-    def result(self) -> Any | None:
-        """The copy's value, or None if it failed (then `failure` says how)."""
-        try:
-            _, status = os.waitpid(self.pid, 0)
-            code = os.waitstatus_to_exitcode(status)
-            if code == 0:
-                return pickle.loads(self.out.read_bytes())
-            self.failure = f"exit {code}"
-            return None
-        finally:
-            self.out.unlink(missing_ok=True)
-
-
-def fork_call(work: Callable[[], Any]) -> ForkedCall | None:
-    """Compute work() in a forked copy of this process, which pickles the value to a file and exits
-    without this process's exit handlers; None if the fork failed. Only for a process without other
-    threads that could hold a lock at the fork (e.g. the checks worker)."""
-    fd, name = tempfile.mkstemp(prefix=scratch_prefix("fork"), suffix=".pickle")
-    os.close(fd)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        pid = os.fork()
-    except OSError:
-        logging.getLogger(__name__).warning("could not fork", exc_info=True)
-        os.unlink(name)
-        return None
-    if pid == 0:  # the copy
-        code = 1
-        try:
-            Path(name).write_bytes(pickle.dumps(work()))
-            code = 0
-        except BaseException:
-            traceback.print_exc()
-        sys.stderr.flush()
-        os._exit(code)
-    return ForkedCall(pid, Path(name))
 
 
 def close_quietly(stream: IO[bytes] | None) -> None:

@@ -123,7 +123,8 @@ def cmd_docs(args: argparse.Namespace) -> int:
     import functools
     import http.server
 
-    from .dbt_runner import DbtError, run_dbt
+    from .dbt_runner import DbtError
+    from .dbt_worker import run_dbt
     from .publish import LockTimeout, refresh_lock
 
     settings = _settings(args)

@@ -23,15 +23,6 @@ def _env_path(name: str, default: Path) -> Path:
     return Path(value).expanduser() if value else default
 
 
-def cache_dir() -> Path:
-    """Where runs keep what depends only on the code, such as dbt's parsed project, so that a new
-    warehouse folder need not parse again: $REFORMWATCH_CACHE_DIR, else $XDG_CACHE_HOME/reformwatch,
-    else ~/.cache/reformwatch. Safe to delete."""
-    if os.environ.get("REFORMWATCH_CACHE_DIR"):
-        return Path(os.environ["REFORMWATCH_CACHE_DIR"]).expanduser()
-    return _env_path("XDG_CACHE_HOME", Path.home() / ".cache") / "reformwatch"
-
-
 def connect_quietly(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection for the pipeline that draws no progress bar: DuckDB draws one on standard
     output for a query over 2 s, even into a log file or a pipe, in the middle of the run's lines."""

@@ -1,28 +1,27 @@
 """dbt in a child process that imports dbt and parses the project while the pipeline ingests.
 
-dbt's import and parse cost about 3 s per run whatever the data. The child does both at the start of
-a run (parsing does not open the work database, which ingest holds) and compiles the macros the last
-build used (dbt_runner.warm_up), then waits for one build request on stdin, builds with the parsed
-manifest (saying on stdout each time a node finishes, for the parent's progress lines), writes the
-outcome to a file and exits, so the work database is free again when the parent reads the outcome. A
-run with nothing new stops the child unused. If the child fails, the build runs
-again in this process, so an error surfaces with its own traceback. The child dies with its parent
-(Linux), so a killed run leaves no build behind.
+dbt's import and parse cost seconds per run whatever the data. The child does both at the start of a
+run (parsing does not open the work database, which the ingest holds), then waits for one request on
+stdin, runs it with the parsed manifest (saying on stdout each time a node finishes, for the parent's
+progress lines), writes the outcome to a file and exits, which releases the work database. A run with
+nothing new stops the child unused. If the child dies, the run fails with the child's last error line.
+A child whose parent has died kills itself, so a killed run leaves no build holding the work database.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import pickle
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
-from .child_worker import ChildWorker, exit_now, leave_start_folder, no_gc_while_loading, write_replacing
-from .dbt_runner import DbtError, DbtResult, Progress, parse_project, run_dbt, warm_up
+from .child_worker import ChildWorker, write_replacing
+from .dbt_runner import DbtError, DbtResult, Progress, invoke, parse, use_work_db
 from .scratch import scratch_prefix
 
 log = logging.getLogger(__name__)
@@ -44,12 +43,12 @@ class DbtWorker(ChildWorker):
         )
 
     def run(self, args: list[str], env: dict[str, str] | None = None, progress: Progress | None = None) -> DbtResult:
-        """`dbt <args>` (see dbt_runner.run_dbt) in the child; in this process if the child failed.
+        """`dbt <args>` in the child, with `env` set for it; raise DbtError when dbt fails or the child dies.
 
         `progress(finished, selected)` is called as the child's nodes finish."""
         out = self.scratch / "outcome.pickle"
         try:
-            self._proc.stdin.write(pickle.dumps((args, env, out)))
+            self._proc.stdin.write(pickle.dumps((args, env or {}, out)))
             self._proc.stdin.close()
         except OSError:  # the child died before it read the request
             pass
@@ -58,32 +57,37 @@ class DbtWorker(ChildWorker):
             if progress and done.isdigit() and total.strip().isdigit():
                 progress(int(done), int(total))
         self._proc.wait()
-        if out.is_file():
-            ok, value = pickle.loads(out.read_bytes())
-            if ok:
-                return value
+        if not out.is_file():
+            raise DbtError(f"the dbt worker failed (exit {self._proc.returncode}: {self.last_error_line()})")
+        ok, value = pickle.loads(out.read_bytes())
+        if not ok:
             raise DbtError(value)
-        log.warning(
-            "the dbt worker failed (exit %s: %s); running dbt in this process",
-            self._proc.returncode,
-            self.last_error_line(),
-        )
-        return run_dbt(args, self.work_db, self.work_dir, env=env, progress=progress)
+        return value
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to kill this process when its parent dies (no orphaned build holding the work database)."""
-    with contextlib.suppress(Exception):  # not Linux: the child still exits when stdin closes
-        import ctypes
+def run_dbt(
+    args: list[str], work_db: Path, work_dir: Path, env: dict[str, str] | None = None, progress: Progress | None = None
+) -> DbtResult:
+    """`dbt <args>` against work_db in a worker process of its own (commands outside a refresh, e.g. docs)."""
+    with DbtWorker(work_db, work_dir) as worker:
+        return worker.run(args, env, progress)
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() == 1:  # the parent died before prctl
-        raise SystemExit(0)
+
+def _die_with_parent(parent: int) -> None:
+    """Kill this process once its parent has gone (the child is then re-parented): no orphaned build
+    goes on holding the work database after a killed run."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> int:
     work_db, work_dir = (Path(a) for a in (argv or sys.argv[1:]))
-    _die_with_parent()
+    _die_with_parent(os.getppid())
     said = os.fdopen(os.dup(1), "wb")  # stdout tells the parent of progress; anything printed goes to stderr
     os.dup2(2, 1)
 
@@ -91,23 +95,15 @@ def main(argv: list[str] | None = None) -> int:
         said.write(f"{done} {total}\n".encode())
         said.flush()
 
-    with no_gc_while_loading():
-        try:
-            manifest = parse_project(work_db, work_dir)
-        except DbtError as e:  # the build parses again and reports the error with its context
-            log.warning("%s", e)
-            manifest = None
-        if manifest is not None:
-            try:
-                warm_up(manifest, work_db)
-            except Exception:  # an optimisation only: the build does the same work if this fails
-                log.debug("dbt warm-up failed", exc_info=True)
+    use_work_db(work_db)
+    manifest = parse(work_dir)
     try:
         args, env, out = pickle.load(sys.stdin.buffer)
-    except EOFError:  # the parent had nothing to build
+    except EOFError:  # the parent had nothing to run
         return 0
+    os.environ.update(env)
     try:
-        outcome = (True, run_dbt(args, work_db, work_dir, env=env, manifest=manifest, progress=progress))
+        outcome = (True, invoke(args, work_dir, manifest=manifest, progress=progress))
     except DbtError as e:
         outcome = (False, str(e))
     write_replacing(out, pickle.dumps(outcome))
@@ -115,5 +111,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    leave_start_folder()
-    exit_now(main())
+    sys.exit(main())

@@ -134,7 +134,7 @@ def ingest_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: 
             ).fetchone()
             registry = load_registries(con, landing, loaded_fingerprint=loaded)
             said = Throttled(say)
-            with no_gc_while_loading(freeze=False):  # 200,000 files' objects: about 2 s of collections
+            with no_gc_while_loading():  # 200,000 files' objects: about 2 s of collections
                 result = ingest(
                     con,
                     landing,

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .child_worker import ChildWorker, close_quietly, exit_now, no_gc_while_loading, write_replacing
+from .child_worker import ChildWorker, close_quietly, write_replacing
 from .quality import ChecksError, QualityResult, Suite, load_suites, preload, run_checkpoint
 from .scratch import scratch_prefix
 
@@ -85,8 +85,7 @@ class CheckpointWorker(ChildWorker):
 def main() -> int:
     signal = os.fdopen(os.dup(1), "wb")  # stdout is the parent's signal; anything printed goes to stderr
     os.dup2(2, 1)
-    with no_gc_while_loading():
-        preload()
+    preload()
     try:
         work_db, gx_dir, docs_dir, suites, out, reuse = pickle.load(sys.stdin.buffer)
     except EOFError:  # the parent stopped before the checks (dbt failed): nothing to do
@@ -102,4 +101,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    exit_now(main())
+    sys.exit(main())

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
-import textwrap
+import time
+from pathlib import Path
 
 import duckdb
 import pytest
 from landing_builder import rows, run_pipeline
 
-from reformwatch import dbt_runner
-from reformwatch.config import SAMPLE_LANDING, Settings
-from reformwatch.dbt_runner import DbtError, run_dbt
-from reformwatch.dbt_worker import DbtWorker
+from reformwatch.config import DBT_PROJECT_DIR, SAMPLE_LANDING, Settings
+from reformwatch.dbt_runner import DbtError
+from reformwatch.dbt_worker import DbtWorker, run_dbt
 
 
 @pytest.fixture(scope="module")
@@ -61,19 +62,58 @@ def test_data_tests_of_incremental_models_check_the_rows_the_build_added(built):
     assert second != first and f"where dbt_invocation_id = '{second}'" in sql
 
 
-@pytest.mark.parametrize("child", ["works", "dies"])
-def test_dbt_in_the_worker_process_equals_dbt_in_this_one(built, tmp_path, child, caplog):
-    """The worker parses ahead and builds with that manifest; a dead worker falls back to this process."""
+def test_the_worker_says_each_node_as_it_finishes(built):
+    """The worker parses ahead and runs with that manifest; the parent hears of each node as it finishes."""
     settings, _ = built
-    args = ["test", "--select", "int_exam__file_stats stg_landing__files"]
-    here = run_dbt(args, settings.work_db, settings.work_dir)
-    command = None if child == "works" else [sys.executable, "-c", "raise SystemExit(3)"]
     said: list[tuple[int, int]] = []  # (nodes finished, nodes selected), as they finish
-    with DbtWorker(settings.work_db, settings.work_dir, command) as worker:
-        there = worker.run(args, progress=lambda *p: said.append(p))
-    assert here.nodes >= 3 and there == here
-    assert ("dbt worker failed" in caplog.text) == (child == "dies")
-    assert said == [(i, here.nodes) for i in range(1, here.nodes + 1)]
+    with DbtWorker(settings.work_db, settings.work_dir) as worker:
+        res = worker.run(
+            ["test", "--select", "int_exam__file_stats stg_landing__files"], progress=lambda *p: said.append(p)
+        )
+    assert res.nodes >= 3 and res.failures == []
+    assert said == [(i, res.nodes) for i in range(1, res.nodes + 1)]
+
+
+def test_a_dead_worker_fails_with_its_reason(built):
+    settings, _ = built
+    command = [sys.executable, "-c", "import sys; sys.stderr.write('MemoryError: out of memory'); sys.exit(3)"]
+    with (
+        DbtWorker(settings.work_db, settings.work_dir, command) as worker,
+        pytest.raises(DbtError, match="dbt worker failed .exit 3: MemoryError: out of memory"),
+    ):
+        worker.run(["test", "--select", "exam_round"])
+
+
+def test_a_worker_whose_parent_died_stops(built, tmp_path):
+    """A killed run leaves no dbt process holding the work database: the worker notices that its parent
+    has gone and kills itself."""
+    settings, _ = built
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys; p = subprocess.Popen([sys.executable, '-m', 'reformwatch.dbt_worker', "
+            f"{str(settings.work_db)!r}, {str(tmp_path / 'work')!r}], stdin=subprocess.PIPE); "
+            "print(p.pid, flush=True); import time; time.sleep(600)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    child = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _alive(child):
+        time.sleep(0.2)
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_a_failing_node_in_the_worker_is_named_in_the_error(built, tmp_path):
@@ -100,18 +140,36 @@ def test_dbt_unit_tests_pass(built):
     assert res.nodes >= 6 and res.failures == []
 
 
-def test_a_wrong_definition_fails_the_unit_tests(built, tmp_path, monkeypatch):
-    """The unit tests can fail: a copy of the project with pass = score > pass_mark is caught."""
-
+def test_a_wrong_definition_fails_the_unit_tests(built, tmp_path):
+    """The unit tests can fail: a copy of the project with pass = score > pass_mark is caught (the `dbt`
+    command on the copy)."""
     settings, _ = built
     project = tmp_path / "dbt_project"
-    shutil.copytree(dbt_runner.DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
     model = project / "models" / "intermediate" / "int_exam__file_stats.sql"
     assert "score >= pass_mark" in model.read_text()
     model.write_text(model.read_text().replace("score >= pass_mark", "score > pass_mark"))
-    monkeypatch.setattr(dbt_runner, "DBT_PROJECT_DIR", project)
-    with pytest.raises(DbtError, match="exam_sheet_stats_thresholds"):
-        run_dbt(["test", "--select", "test_type:unit"], settings.work_db, tmp_path / "work")
+    out = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dbt"),
+            "test",
+            "--select",
+            "test_type:unit",
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(project),
+            "--target-path",
+            str(tmp_path / "target"),
+            "--log-path",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "REFORMWATCH_WORK_DB": str(settings.work_db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+    )
+    assert out.returncode == 1 and "exam_sheet_stats_thresholds" in out.stdout
 
 
 def test_every_mart_and_dq_column_is_described(built):
@@ -179,182 +237,3 @@ def test_models_of_one_kind_never_read_the_other_kind(built):
         if named:
             others = {models[a]["name"] for a in ancestors(key) if tagged[a] not in (None, named)}
             assert not others, f"{node['name']} ({named}) reads {sorted(others)}"
-
-
-def test_a_parsed_project_is_kept_until_a_project_file_changes(built, tmp_path, monkeypatch):
-    """Any warehouse folder loads the kept parse while nothing it depends on changed; a changed project,
-    dbt flag or environment variable a model reads is parsed again."""
-    from dbt.cli.main import dbtRunner
-
-    settings, _ = built
-    monkeypatch.setenv("REFORMWATCH_CACHE_DIR", str(tmp_path / "cache"))
-    project = tmp_path / "dbt_project"
-    shutil.copytree(dbt_runner.DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
-    (project / "models" / "marts" / "parse_env.sql").write_text(
-        'select \'{{ env_var("RW_TEST_PARSE_VAR", "a") }}\' as v\n'
-    )
-    monkeypatch.setattr(dbt_runner, "DBT_PROJECT_DIR", project)
-    invocations: list[list[str]] = []
-    real_invoke = dbtRunner.invoke
-
-    def counted(self, args, **kw):
-        if args[0] == "parse":
-            invocations.append(args)
-        return real_invoke(self, args, **kw)
-
-    monkeypatch.setattr(dbtRunner, "invoke", counted)
-    work = tmp_path / "work"
-    model = "model.reformwatch.exam_round"
-    first = dbt_runner.parse_project(settings.work_db, work)
-    elsewhere = tmp_path / "another" / "warehouse.duckdb.work"  # a new warehouse folder: a first run
-    again = dbt_runner.parse_project(elsewhere / settings.work_db.name, elsewhere)
-    assert len(invocations) == 1 and again.nodes[model].raw_code == first.nodes[model].raw_code
-    compiled = run_dbt(
-        ["compile", "--select", "stg_landing__rounds", "exam_round"], settings.work_db, work, manifest=again
-    )
-    assert compiled.nodes >= 1 and compiled.failures == []  # refs and sources resolve in the loaded project
-    sql = project / "models" / "marts" / "exam_round.sql"
-    sql.write_text(sql.read_text() + "\n-- changed\n")
-    changed = dbt_runner.parse_project(settings.work_db, work)
-    assert len(invocations) == 2 and changed.nodes[model].raw_code.endswith("-- changed")
-    monkeypatch.setenv("DBT_STATIC_PARSER", "false")  # dbt's flags are part of the key
-    dbt_runner.parse_project(settings.work_db, work)
-    assert len(invocations) == 3
-    monkeypatch.setenv("RW_TEST_PARSE_VAR", "b")  # a variable a model read while parsing
-    dbt_runner.parse_project(settings.work_db, work)
-    assert len(invocations) == 4
-    monkeypatch.setenv("REFORMWATCH_DUCKDB_MEMORY", "1GB")  # read by the profile only, at run time
-    dbt_runner.parse_project(settings.work_db, work)
-    assert len(invocations) == 4
-
-
-def test_the_worker_compiles_the_macros_the_last_build_used(built, tmp_path):
-    """A build keeps the list of macros it compiled; warm_up compiles them in a fresh process's cache."""
-    from dbt_common.clients.jinja import template_cache
-
-    settings, _ = built
-    kept = json.loads(dbt_runner.warm_macros_file(settings.work_db).read_text())
-    used = {"macro.dbt_duckdb.materialization_incremental_duckdb", "macro.dbt.materialization_test_default"}
-    assert used <= set(kept)
-    manifest = dbt_runner.parse_project(settings.work_db, settings.work_dir)
-    template_cache.clear()
-    assert dbt_runner.warm_up(manifest, settings.work_db) == len(kept)
-    assert {manifest.macros[uid].macro_sql for uid in kept} <= set(template_cache.file_cache)
-    assert dbt_runner.warm_up(manifest, tmp_path / "never_built.duckdb") == 0
-
-
-def test_the_worker_builds_the_json_schemas_a_build_validates_with(built, tmp_path):
-    """In a fresh process: after warm_up, a build (the pipeline's incremental one) builds no JSON schema of
-    its own; a stale VALIDATED_CLASSES (a class dbt no longer validates, or one it started to) fails this.
-    The first process builds the schemas and compiles the macros, and keeps both; the next one builds and
-    compiles none, and uses what was kept, equal to what dbt builds and Jinja compiles; its build passes.
-    Nor does the build have inspect map the files of modules loaded before it
-    (dbt-duckdb's behaviour flags call inspect.stack())."""
-    settings, _ = built
-    work = tmp_path / "work"
-    work.mkdir()
-    shutil.copy(settings.work_db, work / settings.work_db.name)
-    code = textwrap.dedent(
-        f"""
-        import importlib, inspect, json, sys
-        from pathlib import Path
-        from dbt_common import dataclass_schema
-        from reformwatch import dbt_runner
-        from reformwatch.pipeline import dbt_build_args
-        built, real = [], dataclass_schema.build_json_schema
-        def recording(cls, *a, **kw):
-            built.append(cls.__module__ + "." + cls.__qualname__)
-            return real(cls, *a, **kw)
-        dataclass_schema.build_json_schema = recording
-        dbt_runner._schemas_file = lambda: Path({str(tmp_path / "schemas.pickle")!r})
-        dbt_runner._jinja_code_file = lambda: Path({str(tmp_path / "jinja.marshal")!r})
-        from dbt_common.clients.jinja import MacroFuzzEnvironment, get_environment
-        compiled, compile = [], MacroFuzzEnvironment.compile
-        def counting(self, source, *a, **kw):
-            compiled.append(source)
-            return compile(self, source, *a, **kw)
-        MacroFuzzEnvironment.compile = counting
-        work = Path({str(work)!r})
-        db = work / {settings.work_db.name!r}
-        manifest = dbt_runner.parse_project(db, work)
-        built.clear()
-        macros = dbt_runner.warm_up(manifest, db)
-        warm, built[:], compiled_warm = list(built), [], len(compiled)
-        mapped, loaded = len(inspect.modulesbyfile), len(sys.modules)
-        args = dbt_build_args(full_refresh=False)
-        dbt_runner.run_dbt(args, db, work, env={{"REFORMWATCH_AS_OF": "2030-01-01T00:00:00+00:00"}}, manifest=manifest)
-        mapped = len(inspect.modulesbyfile) - mapped  # a module's file: up to two keys (as named, real path)
-        during, classes = list(built), []
-        for name in dbt_runner.VALIDATED_CLASSES:
-            module, _, cls = name.rpartition(".")
-            classes.append(getattr(importlib.import_module(module), cls))
-        same = all(c.json_schema() == real(c).to_dict() for c in classes)
-        import marshal
-        kept = marshal.loads(Path({str(tmp_path / "jinja.marshal")!r}).read_bytes())
-        def key(m):
-            return dbt_runner.hashlib.sha256(m.macro_sql.encode()).hexdigest()
-        warmed = [m for m in manifest.macros.values() if key(m) in kept]
-        same_code = 0 < len(kept) <= macros and all(kept[key(m)] == compile(get_environment(m), m.macro_sql)
-                                                    for m in warmed)
-        print(json.dumps([warm, during, mapped, len(sys.modules) - loaded, same, compiled_warm, macros, same_code]))
-        """
-    )
-
-    def fresh_process() -> list:
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
-        assert done.returncode == 0, done.stderr[-2000:]
-        return json.loads(done.stdout.strip().splitlines()[-1])
-
-    warm, during_build, mapped, imported, same, compiled, macros, same_code = fresh_process()
-    assert sorted(warm) == sorted(dbt_runner.VALIDATED_CLASSES) and (tmp_path / "schemas.pickle").is_file()
-    assert during_build == [] and same
-    assert mapped <= 2 * imported  # only modules the build imported itself (without warm_up: over 1,000)
-    assert macros > 50 and compiled == macros and same_code  # compiled, and kept
-    warm, during_build, _, _, same, compiled, macros, same_code = fresh_process()
-    assert warm == [] and during_build == [] and same  # the kept schemas, equal to dbt's
-    assert compiled < macros and same_code  # only macros new to the list (the last build used them) compiled
-    warm, during_build, _, _, same, compiled, again, same_code = fresh_process()
-    assert warm == [] and during_build == [] and same
-    assert again == macros and compiled == 0 and same_code  # the kept code, equal to what Jinja compiles
-
-
-def test_the_worker_leaves_the_folder_the_run_started_in_off_its_path(tmp_path, monkeypatch):
-    """dbt lists every subfolder of each sys.path folder per invocation; a run started in a landing zone
-    would pay for listing it. The source tree stays when this package is imported from there."""
-    from reformwatch.child_worker import leave_start_folder
-    from reformwatch.config import PROJECT_ROOT
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
-    leave_start_folder()
-    assert str(tmp_path) not in sys.path
-
-    monkeypatch.chdir(PROJECT_ROOT)
-    monkeypatch.setattr(sys, "path", [str(PROJECT_ROOT), *sys.path])
-    leave_start_folder()
-    assert sys.path[0] == str(PROJECT_ROOT)
-
-
-def test_a_worker_loads_without_the_cycle_collector_then_freezes_what_it_loaded():
-    import gc
-
-    from reformwatch.child_worker import no_gc_while_loading
-
-    frozen = gc.get_freeze_count()
-    try:
-        with no_gc_while_loading():
-            assert not gc.isenabled()
-            loaded = [[n] for n in range(1000)]  # lists: objects the collector tracks
-        assert gc.isenabled()
-        assert gc.get_freeze_count() >= frozen + len(loaded)
-        gc.unfreeze()
-        with no_gc_while_loading(freeze=False):  # the pipeline's ingest: nothing frozen
-            assert not gc.isenabled()
-        assert gc.isenabled() and gc.get_freeze_count() == 0
-        gc.disable()
-        with no_gc_while_loading(freeze=False):
-            pass
-        assert not gc.isenabled()  # left as it was
-    finally:
-        gc.unfreeze()
-        gc.enable()
