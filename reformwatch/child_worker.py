@@ -47,11 +47,11 @@ class ChildWorker:
     """The plumbing shared by the dbt and checks workers: a scratch folder, stderr kept for the error
     message, and a context manager that stops the child when the block is left."""
 
-    def __init__(self, command: list[str], prefix: str, stdout: int | None = None) -> None:
+    def __init__(self, command: list[str], prefix: str, stdout: int | None = None, cwd: Path | None = None) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix=prefix)
         self.scratch = Path(self._tmp.name)
         self._stderr = open(self.scratch / "stderr", "w+b")  # noqa: SIM115 - closed in __exit__
-        self._proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=stdout, stderr=self._stderr)
+        self._proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=stdout, stderr=self._stderr, cwd=cwd)
 
     def last_error_line(self) -> str:
         """The last line the child wrote to stderr, for a log message."""

@@ -36,10 +36,12 @@ class DbtWorker(ChildWorker):
     def __init__(self, work_db: Path, work_dir: Path, command: list[str] | None = None) -> None:
         self.work_db, self.work_dir = work_db, work_dir
         work_dir.mkdir(parents=True, exist_ok=True)
-        super().__init__(
+        work_db.parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(  # in the work database's folder, where the profile finds it (dbt_runner.PARSE_TARGET)
             command or [sys.executable, "-m", "reformwatch.dbt_worker", str(work_db), str(work_dir)],
             scratch_prefix("dbt"),
             stdout=subprocess.PIPE,
+            cwd=work_db.parent,
         )
 
     def run(self, args: list[str], env: dict[str, str] | None = None, progress: Progress | None = None) -> DbtResult:
@@ -86,7 +88,7 @@ def _die_with_parent(parent: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    work_db, work_dir = (Path(a) for a in (argv or sys.argv[1:]))
+    work_db, work_dir = (Path(a).resolve() for a in (argv or sys.argv[1:]))
     _die_with_parent(os.getppid())
     said = os.fdopen(os.dup(1), "wb")  # stdout tells the parent of progress; anything printed goes to stderr
     os.dup2(2, 1)

@@ -18,7 +18,14 @@ SPACES = "".join(chr(c) for c in range(0x110000) if chr(c).isspace()) + "\u200b\
 
 MACROS = f"""
 -- The text without surrounding whitespace (SPACES); raw.clean: that, NULL when empty.
-create or replace macro raw.strip(x) as trim(cast(x as varchar), '{SPACES}');
+-- (A cell that starts and ends with a visible ASCII character, most cells, is returned as it is: trimming
+-- against every Unicode space costs about 15 times more.)
+create or replace macro raw.strip(x) as
+  case
+    when ord(left(cast(x as varchar), 1)) between 33 and 127 and ord(right(cast(x as varchar), 1)) between 33 and 127
+      then cast(x as varchar)
+    else trim(cast(x as varchar), '{SPACES}')
+  end;
 create or replace macro raw.clean(x) as nullif(raw.strip(x), '');
 
 -- ISO 8601 timestamp; without an offset it means {LOCAL_TZ}.

@@ -93,13 +93,16 @@ def test_a_worker_whose_parent_died_stops(built, tmp_path):
             sys.executable,
             "-c",
             "import subprocess, sys; p = subprocess.Popen([sys.executable, '-m', 'reformwatch.dbt_worker', "
-            f"{str(settings.work_db)!r}, {str(tmp_path / 'work')!r}], stdin=subprocess.PIPE); "
+            f"{str(settings.work_db)!r}, {str(tmp_path / 'work')!r}], stdin=subprocess.PIPE, "
+            f"cwd={str(settings.work_db.parent)!r}); "
             "print(p.pid, flush=True); import time; time.sleep(600)",
         ],
         stdout=subprocess.PIPE,
         text=True,
     )
     child = int(parent.stdout.readline())
+    time.sleep(3)
+    assert _alive(child), "the worker should run while its parent does"
     parent.kill()
     parent.wait()
     deadline = time.monotonic() + 30
