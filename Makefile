@@ -5,11 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup demo test lint airflow clean
+.PHONY: help setup demo test test-fast lint airflow clean
 
 help:
 	@echo "make demo     create .venv, install pinned dependencies, run the pipeline on the bundled round"
 	@echo "make test     create .venv if needed and run the whole test suite (what CI runs)"
+	@echo "make test-fast  ruff and the tests not marked slow (the edit loop; the whole suite is make test)"
 	@echo "make airflow  start Airflow standalone with the project's DAGs on the bundled round"
 	@echo "make lint     ruff"
 	@echo "make clean    remove generated warehouses, reports and dbt artifacts"
@@ -30,6 +31,10 @@ test: $(STAMP)
 	bin/install-test-deps
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -m "not slow" -q
 
 airflow: $(STAMP)
 	bin/airflow-standalone

@@ -17,3 +17,13 @@ def landing(tmp_path: Path) -> Landing:
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Path:
     return tmp_path / "wh" / "warehouse.duckdb"
+
+
+SLOW_FOLDERS = {"e2e", "reliability", "dags", "scale"}  # whole pipelines, Airflow, fuzzing, national scale
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test-fast` leaves out the tests marked slow: these folders, and single tests marked so."""
+    for item in items:
+        if Path(str(item.path)).parent.name in SLOW_FOLDERS:
+            item.add_marker(pytest.mark.slow)

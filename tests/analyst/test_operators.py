@@ -78,6 +78,7 @@ def test_sql_works_while_a_refresh_holds_the_pipeline(warehouse, tmp_path):
         holder.wait()
 
 
+@pytest.mark.slow
 def test_history_and_status_after_success_and_failure(tmp_path):
     land = Landing(tmp_path / "landing").good_round()
     wh = tmp_path / "w.duckdb"

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from landing_builder import Landing
 
 EXE = Path(sys.executable).parent / "reformwatch"
@@ -43,6 +44,7 @@ def test_bad_as_of_exits_nonzero(tmp_path):
     assert out.returncode == 1 and "--as-of" in out.stderr
 
 
+@pytest.mark.slow
 def test_run_prints_progress_and_summary_with_env_defaults(tmp_path):
     land = Landing(tmp_path / "landing").good_round()
     wh = tmp_path / "out" / "w.duckdb"

@@ -45,6 +45,7 @@ def test_a_timed_line_ends_with_the_seconds_since_the_phase_started():
     assert said == ["ingest: 5 of 37 new or changed files read (7 s)"]
 
 
+@pytest.mark.slow
 def test_a_run_says_how_far_the_ingest_the_dbt_build_and_the_unit_files_are(tmp_path, monkeypatch):
     """With a zero interval every step is said: the files read up to all of them, the build's nodes up
     to all of them, the unit files up to the round's count (with the default interval a phase under 5 s

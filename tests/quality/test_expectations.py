@@ -104,6 +104,7 @@ def test_a_dead_checks_worker_fails_with_its_reason(sample, tmp_path):
         w.run(sample.work_db, tmp_path / "gx", tmp_path / "docs")
 
 
+@pytest.mark.slow
 def test_a_run_whose_checks_worker_dies_publishes_nothing(tmp_path):
     """The checks are a phase of the refresh: their worker's death fails the run (exit 1, one line on
     stderr) and the published marts and issues stay as they were."""
@@ -137,6 +138,7 @@ def test_a_run_whose_checks_worker_dies_publishes_nothing(tmp_path):
     assert warehouse_snapshot(wh) == before  # the figures and issues stay; the failure is in ops.pipeline_runs
 
 
+@pytest.mark.slow
 def test_a_run_uses_the_checks_worker_its_caller_started(tmp_path, monkeypatch):
     """run(checks=...) validates in the caller's worker (none is started inside); a worker a run with
     nothing new never asks stops when its block is left."""
@@ -205,6 +207,7 @@ def test_a_check_that_sees_rows_is_applicable(sample, tmp_path):
     assert "(no rows: not applicable)" not in (tmp_path / "docs" / "index.html").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_failing_marts_suite_fails_the_run_and_publishes_nothing(tmp_path, monkeypatch):
     wh = tmp_path / "warehouse.duckdb"
     con = run_pipeline(SAMPLE_LANDING, wh, as_of="2018-09-01")
@@ -234,6 +237,7 @@ def test_failing_marts_suite_fails_the_run_and_publishes_nothing(tmp_path, monke
     assert rows(con, "select count(*) as n from dq.issues where check_name = 'marts_expectation_failed'")[0]["n"] == 1
 
 
+@pytest.mark.slow
 def test_batches_whose_inputs_did_not_change_reuse_their_results(tmp_path):
     """A progress resubmission validates the progress suites again (raw and the reform marts); the exam
     suites keep their results: the exam sheets in force and the exam marts' rows did not change."""

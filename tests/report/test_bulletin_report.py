@@ -185,6 +185,7 @@ def test_each_unit_file_holds_exactly_its_examinees(report):
         assert got == want, unit
 
 
+@pytest.mark.slow
 def test_round_over_round_chart_when_a_previous_round_exists(tmp_path):
     land = Landing(tmp_path / "landing").good_round()
     r2 = Landing(tmp_path / "landing", round_id="2024-R2", deadline="2024-09-30T18:00:00+08:00")
@@ -253,6 +254,7 @@ def test_text_cell_is_neutralised_and_quoted(cell, written):
         con.close()
 
 
+@pytest.mark.slow
 def test_unit_file_neutralises_formula_cells(tmp_path):
     land = Landing(tmp_path / "landing").good_round(skip=("AAA",))
     land.progress("AAA")
@@ -269,6 +271,7 @@ def test_unit_file_neutralises_formula_cells(tmp_path):
     assert got[0]["examinee_id"].startswith("'=") and got[1]["absence_reason"] == "'@SUM(1+1)"
 
 
+@pytest.mark.slow
 def test_only_the_resubmitting_units_feedback_file_is_rewritten(tmp_path, monkeypatch):
     land = Landing(tmp_path / "landing").good_round()
     run_pipeline(land.root, tmp_path / "w.duckdb").close()
@@ -323,6 +326,7 @@ def test_feedback_batches_cover_every_unit_in_order_small_at_both_ends():
     assert sizes[-5] > sizes[-4] > sizes[-3] > sizes[-2]  # the end shrinks by halves
 
 
+@pytest.mark.slow
 def test_unit_feedback_written_ahead_is_renamed_into_place_only_while_current(tmp_path, monkeypatch):
     """The pipeline writes a new round's unit files while the checks run (prepare), under another name;
     the report phase renames that folder into place if its digests are still the work database's."""
@@ -368,6 +372,7 @@ def test_unit_feedback_written_ahead_is_renamed_into_place_only_while_current(tm
     assert prepared_rounds == []
 
 
+@pytest.mark.slow
 def test_unit_files_are_not_looked_up_again_when_no_exam_file_changed(tmp_path, monkeypatch):
     """exam_unchanged (the pipeline kept the exam models): a complete folder is left as it is without
     reading the work database; a missing file is still written again."""
@@ -394,6 +399,7 @@ def test_unit_files_are_not_looked_up_again_when_no_exam_file_changed(tmp_path, 
     assert opened == []
 
 
+@pytest.mark.slow
 def test_a_units_folder_unchanged_since_it_was_complete_is_not_listed(tmp_path, monkeypatch):
     """The folder's modification time, noted when it was last complete, tells that no file was added or
     removed since: no listing of its names. A removed file changes it, and the folder is listed again."""
@@ -417,6 +423,7 @@ def test_a_units_folder_unchanged_since_it_was_complete_is_not_listed(tmp_path, 
     assert units_dir not in listed
 
 
+@pytest.mark.slow
 def test_unit_feedback_written_ahead_is_removed_when_the_run_fails_meanwhile(tmp_path):
     """The thread that writes unit files during the checks is waited for, and what it wrote removed,
     when the checks (or the staging of the publication) fail."""
@@ -435,6 +442,7 @@ def test_unit_feedback_written_ahead_is_removed_when_the_run_fails_meanwhile(tmp
     assert not ahead.failed and len(list(prepared_folder(units_dir).glob("*.csv"))) == 3
 
 
+@pytest.mark.slow
 def test_unit_feedback_written_ahead_is_discarded_when_the_checks_fail(tmp_path, monkeypatch):
     """A new round whose marts fail their suite publishes nothing: no units folder, none left half-way."""
     from reformwatch.pipeline import QualityGateError, parse_as_of, run
