@@ -65,3 +65,18 @@ NAMES = [
 @pytest.mark.parametrize(("name", "parsed"), NAMES)
 def test_file_name_rule(name, parsed):
     assert parse_file_name(name) == parsed
+
+
+def test_spaces_are_every_unicode_space_and_raw_strip_trims_them():
+    """SPACES is written out: it must hold every character Python calls a space (a new Unicode version may
+    add one), and raw.strip trims them on both sides, leaving the inside alone."""
+    import duckdb
+
+    from reformwatch import sql_functions
+
+    assert {chr(c) for c in range(0x110000) if chr(c).isspace()} | {"\u200b", "\ufeff"} == set(sql_functions.SPACES)
+    con = duckdb.connect()
+    sql_functions.install(con)
+    values = ["\t90 ", "\u3000甲厅\u00a0", "a b", "b", "", "\u200b\ufeffAAA\u2003", None]
+    got = [con.execute("select raw.strip(?), raw.clean(?)", [v, v]).fetchone() for v in values]
+    assert got == [("90", "90"), ("甲厅", "甲厅"), ("a b", "a b"), ("b", "b"), ("", None), ("AAA", "AAA"), (None, None)]
