@@ -57,3 +57,16 @@ def insert_columns(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str
         con.execute(f"insert into {table} ({', '.join(columns)}) select {', '.join(select)} from _insert_columns")
     finally:
         con.unregister("_insert_columns")
+
+
+def insert_rows(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: tuple[str, ...],
+    rows: list[list[str | None]],
+    **first: list | np.ndarray,
+) -> None:
+    """Insert text `rows` (each the values of `columns`, in order) after the leading columns `first`
+    (name -> one value per row), in one statement (insert_columns)."""
+    by_column = list(zip(*rows)) if rows else [()] * len(columns)
+    insert_columns(con, table, {**first, **{c: text_array(list(v)) for c, v in zip(columns, by_column)}})

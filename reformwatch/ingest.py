@@ -25,7 +25,7 @@ import numpy as np
 
 from . import sql_functions
 from .contract import ALL_COLUMNS, KINDS, REQUIRED_COLUMNS
-from .csvload import insert_columns, sql_str, text_array
+from .csvload import insert_columns, insert_rows, sql_str
 from .decode import DecodeError, read_table
 from .file_prep import BulkStream, PreparedChunk, PreparedFile
 from .landing import LandingFile, scan
@@ -141,15 +141,13 @@ def _per_file_load(con: duckdb.DuckDBPyConnection, kind: str, files: list[_NewFi
             cells.append(row)
     if not ids:
         return
-    by_column = list(zip(*cells)) if cells else [()] * len(cols)
-    insert_columns(
+    insert_rows(
         con,
         f"raw.{kind}_rows",
-        {
-            "file_id": np.array(ids, dtype=np.int64),
-            "row_number": np.array(numbers, dtype=np.int64),
-            **{c: text_array(list(v)) for c, v in zip(cols, by_column)},
-        },
+        cols,
+        cells,
+        file_id=np.array(ids, dtype=np.int64),
+        row_number=np.array(numbers, dtype=np.int64),
     )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from .contract import ROUND_ID_RE, ROUNDS_COLUMNS, SCOPE_COLUMNS, UNIT_CODE_RE, UNITS_COLUMNS
-from .csvload import insert_columns, text_array
+from .csvload import insert_rows
 from .decode import DecodeError, decode_csv_bytes, read_table
 
 log = logging.getLogger(__name__)
@@ -43,12 +43,7 @@ def _read(con: duckdb.DuckDBPyConnection, path: Path, table: str, required: tupl
     con.execute(
         f"create or replace temp table {table} (row_number bigint, {', '.join(f'{c} varchar' for c in required)})"
     )
-    columns = list(zip(*rows)) if rows else [()] * len(required)
-    insert_columns(
-        con,
-        table,
-        {"row_number": list(range(1, len(rows) + 1)), **{c: text_array(list(v)) for c, v in zip(required, columns)}},
-    )
+    insert_rows(con, table, required, rows, row_number=list(range(1, len(rows) + 1)))
 
 
 def _bad_rows(con: duckdb.DuckDBPyConnection, path: Path, sql: str) -> None:
