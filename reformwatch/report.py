@@ -247,6 +247,13 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
         top = q.rows(f"{units} order by {by_rank} limit 3", [round_id])
         bottom = q.rows(f"{units} order by rank_in_round desc, unit_code desc limit 3", [round_id])
 
+        def units_where(what: str, condition: str, column: str, measure: str, first: str = "") -> str:
+            """The sentence on the units meeting `condition` (by rank, after the ORDER BY prefix `first`):
+            how many, and each name with its `column` value and `measure`."""
+            got, n = q.listed(f"{units} and {condition}", first + by_rank, [round_id])
+            listed = names([f"{u['unit_name']}({u[column]} {measure})" for u in got], n)
+            return f"{what}的单位共 {n} 家:{listed}。"
+
         def unit_line(u: dict) -> str:
             return f"{u['unit_name']}(平均 {num(u['avg_score'])} 分,优秀率 {pct(u['excellent_rate'])})"
 
@@ -254,19 +261,13 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
         md.append("")
         md.append(f"成绩排在后三位的是:{'、'.join(unit_line(u) for u in bottom)}。")
         md.append("")
-        many_full, n = q.listed(f"{units} and full_score_count > 10", f"full_score_count desc, {by_rank}", [round_id])
         md.append(
-            f"满分人数超过 10 人的单位共 {n} 家:"
-            + names([f"{u['unit_name']}({u['full_score_count']} 人)" for u in many_full], n)
-            + "。"
+            units_where(
+                "满分人数超过 10 人", "full_score_count > 10", "full_score_count", "人", "full_score_count desc, "
+            )
         )
         md.append("")
-        failing, n = q.listed(f"{units} and fail_count > 0", by_rank, [round_id])
-        md.append(
-            f"有干部考试不及格的单位共 {n} 家:"
-            + names([f"{u['unit_name']}({u['fail_count']} 人)" for u in failing], n)
-            + "。"
-        )
+        md.append(units_where("有干部考试不及格", "fail_count > 0", "fail_count", "人"))
         md.append("")
         md.append(
             f"各单位平均成绩最高 {num(er['unit_avg_max'])} 分、最低 {num(er['unit_avg_min'])} 分,"
@@ -311,12 +312,7 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
 
         md.append("### (四)考风考纪")
         md.append("")
-        incidents, n = q.listed(f"{units} and discipline_incidents > 0", by_rank, [round_id])
-        md.append(
-            f"记录有违反考试纪律情况的单位共 {n} 家:"
-            + names([f"{u['unit_name']}({u['discipline_incidents']} 人次)" for u in incidents], n)
-            + "。"
-        )
+        md.append(units_where("记录有违反考试纪律情况", "discipline_incidents > 0", "discipline_incidents", "人次"))
         md.append("")
 
     # --- reform ---------------------------------------------------------------------------------------
