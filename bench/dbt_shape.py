@@ -95,32 +95,22 @@ def _run_results(project: Path) -> tuple[int, float]:
 
 
 def measure(folder: Path, runs: int = 2) -> dict:
-    """Build the trivial project of reformwatch's graph (once to parse, then `runs` times), and the part of
-    it a progress resubmission builds (the pipeline's own arguments); the fastest of each.
+    """Build the trivial project of reformwatch's graph (once to parse, then `runs` times); the fastest.
 
-    Returns the node counts; for the whole build, the command's wall seconds (`wall`) and the seconds
-    dbt spent running the nodes (`nodes`); for the resubmission's part, its node count (`resub_count`)
-    and the seconds running them (`resub_nodes`).
+    Returns the node counts, the command's wall seconds (`wall`) and the seconds dbt spent running the
+    nodes (`nodes`).
     """
-    from reformwatch.pipeline import dbt_build_args
-
     project = folder / "shape"
     counts = write_shape(real_graph(folder / "real"), project)
     _dbt(["build"], project)  # parses and creates everything once
-    resub = [a for a in dbt_build_args(False, ["exam"]) if a != "--no-write-json"]  # as the pipeline's
-    walls, nodes, resub_nodes = [], [], []
+    walls, nodes = [], []
     for _ in range(max(1, runs)):
         walls.append(_dbt(["build"], project))
         nodes.append(_run_results(project)[1])
-        _dbt(resub, project)
-        resub_count, seconds = _run_results(project)
-        resub_nodes.append(seconds)
     return {
         **counts,
         "wall": min(walls),
         "nodes": min(nodes),
-        "resub_count": resub_count,
-        "resub_nodes": min(resub_nodes),
     }
 
 

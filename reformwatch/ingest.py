@@ -48,6 +48,7 @@ create table if not exists raw.exam_rows (file_id bigint, row_number bigint,
 create table if not exists raw.landing_files (path varchar, round_id varchar, kind varchar,
     unit_code varchar, version integer, ext varchar, size bigint, mtime_ns bigint,
     file_id bigint, check_name varchar, detail varchar, first_seen_at timestamptz);
+create table if not exists raw.run_params (as_of timestamptz);
 """
 
 
@@ -74,8 +75,7 @@ class IngestResult:
     files_rejected: int = 0
     rows_loaded: int = 0
     changed_rounds: set[str] = field(default_factory=set)
-    kind_signatures: dict[str, str] = field(default_factory=dict)  # kind -> digest of its files in the scan
-    round_signatures: dict[str, str] = field(default_factory=dict)  # round folder -> digest of its files
+    landed_signature: str = ""  # a digest of the landing zone's files (_landed_signature)
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -297,24 +297,15 @@ def _update_landing_files(con: duckdb.DuckDBPyConnection, assigned: dict[int, in
     con.execute("drop table landing_added")
 
 
-def _signatures(con: duckdb.DuckDBPyConnection, by: str) -> dict[str, str]:
-    """`by` (kind or round_id) -> a digest of its files in the scan (path, file_id, rejection and its
-    message, which may change with the registries, e.g. a unit added to units.csv but not to the scope), in
-    scan order."""
-    return dict(
-        con.execute(
-            f"""select {by}, sha256(string_agg(path || chr(0) || coalesce(file_id::varchar, '-') || chr(0)
-                                              || coalesce(check_name, '-') || chr(0) || coalesce(detail, '-'),
-                                              chr(10) order by idx))
-               from landing_scan group by {by}"""
-        ).fetchall()
-    )
-
-
-def _kind_signatures(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """kind -> a digest of its files in the scan (path, file_id, rejection), in scan order."""
-    got = _signatures(con, "kind")
-    return {kind: got.get(kind, "") for kind in KINDS}
+def _landed_signature(con: duckdb.DuckDBPyConnection) -> str:
+    """A digest of the scan: every file's path, file_id (its content), and rejection with its message
+    (which may change with the registries, e.g. a unit added to units.csv but not to the scope)."""
+    return con.execute(
+        """select sha256(coalesce(string_agg(path || chr(0) || coalesce(file_id::varchar, '-') || chr(0)
+                                         || coalesce(check_name, '-') || chr(0) || coalesce(detail, '-'),
+                                         chr(10) order by idx), ''))
+           from landing_scan"""
+    ).fetchone()[0]
 
 
 def _known(part: list[tuple[int, LandingFile]], by_path: dict[str, list[tuple[str, str]]]) -> set[tuple[str, str]]:
@@ -412,7 +403,6 @@ def ingest(
         result.files_rejected += len(unopenable)
         log.warning("%d landed file(s) could not be opened, e.g. %s", len(unopenable), unopenable[0][0])
     _update_landing_files(con, assigned, loaded_at)
-    result.kind_signatures = _kind_signatures(con)
-    result.round_signatures = _signatures(con, "round_id")
+    result.landed_signature = _landed_signature(con)
     con.execute("drop table landing_scan")
     return result

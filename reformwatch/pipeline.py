@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import signal
@@ -20,23 +19,15 @@ import duckdb
 
 from . import ops, sql_functions
 from .child_worker import no_gc_while_loading
-from .config import DBT_PROJECT_DIR, PROJECT_ROOT, Settings, connect_quietly, connect_work_db
+from .config import Settings, connect_quietly, connect_work_db
 from .dbt_worker import DbtWorker
+from .fingerprint import code_fingerprint
 from .ingest import IngestResult, ensure_schema, ingest
 from .progress import Throttled
 from .publish import LockTimeout, Staged, complete, refresh_lock, stage
 from .quality import store_results
 from .quality_worker import CheckpointWorker
-from .rebuild_scope import (
-    RebuildScope,
-    keep_built_files,
-    marks_changed,
-    rebuild_scope,
-    registries_changed,
-    round_digests,
-    unchanged_kinds,
-)
-from .registry import load_registries, registry_code_digest, registry_fingerprint, round_registries
+from .registry import load_registries, registry_fingerprint
 from .report import discard_prepared_feedback, prepare_unit_feedback, refresh_reports
 from .scratch import sweep_stale
 
@@ -93,28 +84,21 @@ def parse_as_of(value: str | None) -> datetime:
     return ts
 
 
-def _project_fingerprint() -> str:
-    """A digest of everything that shapes the dbt models' output: a change forces a full refresh."""
-    h = hashlib.sha256()
-    files = [DBT_PROJECT_DIR / "dbt_project.yml", Path(sql_functions.__file__)]
-    for folder in ("models", "macros", "seeds"):
-        files += sorted(p for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.is_file())
-    for p in files:
-        h.update(str(p.relative_to(PROJECT_ROOT)).encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()
+STATE_DDL = """create table if not exists raw.build_state (
+    landed_signature varchar,      -- what the last ingest found: files, registries, deadlines passed, code
+    built_signature varchar,       -- the landed_signature of the last successful build
+    built_basis varchar,           -- the code_fingerprint the models were last built with; NULL: full refresh
+    registry_fingerprint varchar   -- the registry files raw.units, raw.rounds and raw.scope were loaded from
+)"""
 
 
 def _connect_work(settings: Settings) -> duckdb.DuckDBPyConnection:
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     con = connect_work_db(settings.work_db)
     ensure_schema(con)
-    con.execute("create table if not exists raw.pipeline_state (ingested_signature varchar, built_signature varchar)")
-    if con.execute("select count(*) from raw.pipeline_state").fetchone()[0] == 0:
-        con.execute("insert into raw.pipeline_state values (null, null)")
-    con.execute("alter table raw.pipeline_state add column if not exists registry_fingerprint varchar")
-    con.execute("alter table raw.pipeline_state add column if not exists incremental_basis varchar")
-    for column in ("ingested_parts", "built_parts"):  # JSON: kind -> digest of its files, common -> the rest
-        con.execute(f"alter table raw.pipeline_state add column if not exists {column} varchar")
+    con.execute(STATE_DDL)
+    if con.execute("select count(*) from raw.build_state").fetchone()[0] == 0:
+        con.execute("insert into raw.build_state values (null, null, null, null)")
     return con
 
 
@@ -129,9 +113,7 @@ def ingest_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: 
         con = _connect_work(settings)
         try:
             con.execute("begin")
-            loaded, loaded_parts = con.execute(
-                "select registry_fingerprint, ingested_parts from raw.pipeline_state"
-            ).fetchone()
+            loaded = con.execute("select registry_fingerprint from raw.build_state").fetchone()[0]
             registry = load_registries(con, landing, loaded_fingerprint=loaded)
             said = Throttled(say)
             with no_gc_while_loading():  # 200,000 files' objects: about 2 s of collections
@@ -147,28 +129,12 @@ def ingest_phase(settings: Settings, as_of: datetime, summary: RunSummary, say: 
                 )
             _crash_point("load")
             passed = sorted(r for r in registry.rounds if _deadline_passed(con, r, as_of))
-            registries = registry_fingerprint(landing, registry.rounds)
-            common = hashlib.sha256("|".join([registries, *passed]).encode()).hexdigest()
-            by_round = json.loads(loaded_parts or "{}").get("round_registries") if registries == loaded else None
-            if by_round is None:  # the registries were loaded again: what they say of each round
-                by_round = round_registries(con)
-            rounds = round_digests(result.round_signatures, set(registry.rounds), set(passed), by_round)
-            parts = json.dumps(
-                {
-                    **result.kind_signatures,
-                    "common": common,
-                    "rounds": rounds,
-                    "registries": registries,
-                    "round_registries": by_round,
-                },
-                sort_keys=True,
-            )
-            signature = hashlib.sha256(parts.encode()).hexdigest()  # of everything the build depends on
+            registries = registry_fingerprint(landing, registry.rounds)  # the code's fingerprint included
+            signature = hashlib.sha256("|".join([result.landed_signature, registries, *passed]).encode()).hexdigest()
             con.execute(
-                "update raw.pipeline_state set ingested_signature = ?, registry_fingerprint = ?, ingested_parts = ?",
-                [signature, registries, parts],
+                "update raw.build_state set landed_signature = ?, registry_fingerprint = ?", [signature, registries]
             )
-            built = con.execute("select built_signature from raw.pipeline_state").fetchone()[0]
+            built = con.execute("select built_signature from raw.build_state").fetchone()[0]
             con.execute("commit")
         except BaseException:
             with contextlib.suppress(duckdb.Error):
@@ -202,128 +168,71 @@ def build_phase(
     with contextlib.ExitStack() as stack, refresh_lock(settings.lock_file, settings.lock_timeout_s, say):
         if dbt is None:
             dbt = stack.enter_context(DbtWorker(settings.work_db, settings.work_dir))
+        basis = code_fingerprint()
         con = _connect_work(settings)
         try:
-            pending, built_basis, pending_parts, built_parts = con.execute(
-                "select ingested_signature, incremental_basis, ingested_parts, built_parts from raw.pipeline_state"
-            ).fetchone()
-            # A change of the models or of the code that loads the registries is a full refresh; so is other
-            # marks for a round already built (the per-file models read them). Other registry changes
-            # rebuild the rounds they concern (rebuild_scope): a new round does not rebuild the history.
-            basis = hashlib.sha256(f"{_project_fingerprint()}|{registry_code_digest()}".encode()).hexdigest()
-            full_refresh = basis != built_basis or marks_changed(pending_parts, built_parts)
-            if full_refresh:  # until this full refresh succeeds, the next build must be one too
-                con.execute("update raw.pipeline_state set incremental_basis = null")
-            unchanged = [] if full_refresh else unchanged_kinds(pending_parts, built_parts)
-            scope = RebuildScope() if full_refresh else rebuild_scope(con, pending_parts, built_parts)
+            pending, built_basis = con.execute("select landed_signature, built_basis from raw.build_state").fetchone()
+            # Until this build succeeds, the next one is a full refresh: no file is left half processed.
+            con.execute("begin")
+            con.execute("update raw.build_state set built_basis = null")
+            con.execute("delete from raw.run_params")
+            con.execute("insert into raw.run_params values (?)", [as_of])
+            con.execute("commit")
         finally:
             con.close()
         with contextlib.ExitStack() as own:  # a worker started here is stopped (Data Docs waited for) here
             if checks is None:
                 checks = own.enter_context(CheckpointWorker())
-            _dbt_build(
-                settings,
-                dbt,
-                as_of,
-                full_refresh,
-                basis,
-                summary,
-                say,
-                skip=unchanged,
-                scope=scope,
-                registries_kept=not registries_changed(pending_parts, built_parts),
-            )
+            _dbt_build(settings, dbt, full_refresh=basis != built_basis, summary=summary, say=say)
+            con = _connect_work(settings)
+            try:
+                con.execute("update raw.build_state set built_basis = ?", [basis])
+            finally:
+                con.close()
             _crash_point("checks")
-            staged = _run_checks(settings, checks, summary, say, exam_unchanged="exam" in unchanged)
-            _publish_and_report(settings, summary, say, staged, exam_unchanged="exam" in unchanged)
+            staged = _run_checks(settings, checks, summary, say)
+            _publish_and_report(settings, summary, say, staged)
         con = _connect_work(settings)
         try:
-            con.execute("begin")
-            con.execute("update raw.pipeline_state set built_signature = ?, built_parts = ?", [pending, pending_parts])
-            keep_built_files(con)
-            con.execute("commit")
+            con.execute("update raw.build_state set built_signature = ?", [pending])
         finally:
             con.close()
 
 
-def dbt_build_args(full_refresh: bool, skip: list[str] | None = None, registries_kept: bool = True) -> list[str]:
-    """The pipeline's `dbt build` arguments: models, seed and data tests; `skip` and `registries_kept` as
-    in _dbt_build."""
+def dbt_build_args(full_refresh: bool) -> list[str]:
+    """The pipeline's `dbt build` arguments: models, seed and data tests."""
     args = ["build", "--exclude-resource-type", "unit_test", "--no-write-json"]  # the log has the results
-    args += ["--full-refresh"] if full_refresh else []
-    # An incremental build has the models of the last successful build (a change makes it a full
-    # refresh); while the registries are those of that build too, their views and tests (tag registry) stand.
-    kept = ["tag:registry"] if registries_kept else []
-    excluded = [] if full_refresh else [*kept, *(f"tag:{kind}" for kind in skip or [])]
-    if excluded:
-        args += ["--exclude", *excluded]
-    return args
+    return args + (["--full-refresh"] if full_refresh else [])
 
 
-def _dbt_build(
-    settings: Settings,
-    dbt: DbtWorker,
-    as_of: datetime,
-    full_refresh: bool,
-    basis: str,
-    summary: RunSummary,
-    say: Say,
-    skip: list[str] | None = None,
-    scope: RebuildScope | None = None,
-    registries_kept: bool = True,
-) -> None:
-    """dbt build of models, seed and data tests; a full refresh when the models, the code that loads the
-    registries or a built round's marks changed.
-
-    `skip`: kinds whose models (dbt tag = kind) are left as they are because none of their files changed.
-    `scope`: in an incremental build, the rounds and units whose rows the roll-up models rebuild (none: all).
-    `registries_kept`: the registry files are those of the last successful build (their views and tests
-    are not built again).
-    """
+def _dbt_build(settings: Settings, dbt: DbtWorker, full_refresh: bool, summary: RunSummary, say: Say) -> None:
+    """dbt build of models, seed and data tests: a full refresh when the code changed since the last
+    successful build (or that build failed), else incremental (the per-file models process new files)."""
     t1 = time.perf_counter()
-    env = {"REFORMWATCH_AS_OF": as_of.isoformat()}
-    if full_refresh:
-        how = "full refresh: first build, or models, registry rules or a built round's marks changed"
-    else:
-        registry = "registry models kept" if registries_kept else "registries changed: their views and tests built"
-        how = f"incremental; {registry}" + "".join(
-            f"; {kind} models kept: no {kind} file changed" for kind in skip or []
-        )
-        if scope is not None and scope.rounds is not None:
-            env.update(scope.env())
-            how += f"; rounds rebuilt: {scope.describe()}"
+    how = "full refresh: first build, new code, or the last build failed" if full_refresh else "incremental"
     say(f"build: dbt build (staging -> intermediate -> marts, dq; {how}) ...")
     _crash_point("dbt")
     said = Throttled(say)
     res = dbt.run(
-        dbt_build_args(full_refresh, skip, registries_kept),
-        env=env,
+        dbt_build_args(full_refresh),
         progress=lambda done, total: said.timed(lambda: f"build: {done} of {total} dbt nodes done"),
     )
     summary.phases["dbt"] = time.perf_counter() - t1
-    con = _connect_work(settings)
-    try:
-        con.execute("update raw.pipeline_state set incremental_basis = ?", [basis])
-    finally:
-        con.close()
     say(f"build: {res.nodes} dbt nodes ok ({summary.phases['dbt']:.1f} s)")
 
 
-def _run_checks(
-    settings: Settings, checks: CheckpointWorker, summary: RunSummary, say: Say, exam_unchanged: bool = False
-) -> Staged:
+def _run_checks(settings: Settings, checks: CheckpointWorker, summary: RunSummary, say: Say) -> Staged:
     """Great Expectations suites into dq; raise QualityGateError (nothing published) when a marts suite failed.
 
     While the checks worker validates, the tables the checks do not write are copied into the new
-    published file(s) (publish.stage), and new rounds' unit feedback files are written ahead (unless
-    the exam models were kept: then there is none); all only read the work database. Returns that
-    staged publication.
+    published file(s) (publish.stage), and new rounds' unit feedback files are written ahead; all only
+    read the work database. Returns that staged publication.
     """
     t_gx = time.perf_counter()
     say("checks: Great Expectations suites (raw warns, marts fails the run) ...")
     checks.start(settings.work_db, settings.gx_dir, settings.data_docs_dir, reuse=True)
     # the feedback thread is joined before the work database is written
-    with _unit_feedback_ahead(settings, skip=exam_unchanged, say=say) as feedback:
+    with _unit_feedback_ahead(settings, say=say) as feedback:
         staged = stage(settings.work_db, settings.warehouse, settings.analyst_warehouse)
         try:
             quality = checks.result()
@@ -369,14 +278,13 @@ class _Ahead:
 
 
 @contextlib.contextmanager
-def _unit_feedback_ahead(settings: Settings, skip: bool = False, say: Say = log.info) -> Iterator[_Ahead]:
+def _unit_feedback_ahead(settings: Settings, say: Say = log.info) -> Iterator[_Ahead]:
     """Write the unit feedback folders of new rounds (report.prepare_unit_feedback) in a thread while the
     checks run: both only read the work database, and at a national scale the 100,000 files took as long
     as the checks. Nothing is renamed into place before the run publishes. Leaving the block waits for
     the thread; a failure there is logged (the report phase then writes the files) and marks `failed`;
-    a failure in the block removes what the thread wrote.
-    With `skip` (the exam models were kept, so no round has new unit files) no thread starts. A long
-    write says its progress (progress.Throttled)."""
+    a failure in the block removes what the thread wrote. A long write says its progress
+    (progress.Throttled)."""
     ahead = _Ahead()
     said = Throttled(say)
 
@@ -390,9 +298,6 @@ def _unit_feedback_ahead(settings: Settings, skip: bool = False, say: Say = log.
             ahead.failed = True
             log.warning("writing the unit feedback ahead failed; it is written after publishing", exc_info=True)
 
-    if skip:
-        yield ahead
-        return
     thread = threading.Thread(target=prepare, name="unit-feedback-ahead")
     thread.start()
     try:
@@ -404,11 +309,9 @@ def _unit_feedback_ahead(settings: Settings, skip: bool = False, say: Say = log.
     thread.join()
 
 
-def _publish_and_report(
-    settings: Settings, summary: RunSummary, say: Say, staged: Staged, exam_unchanged: bool = False
-) -> None:
+def _publish_and_report(settings: Settings, summary: RunSummary, say: Say, staged: Staged) -> None:
     """Record the run, complete the staged publication of marts/dq/ops (and the analysts' copy),
-    regenerate changed bulletins (`exam_unchanged`: the exam models were kept, so were the unit files)."""
+    regenerate changed bulletins."""
     t2 = time.perf_counter()
     summary.rebuilt = True
     con = connect_quietly(settings.work_db, read_only=True)
@@ -421,9 +324,7 @@ def _publish_and_report(
     summary.phases["publish"] = time.perf_counter() - t2
     say(f"publish: {settings.warehouse} ({summary.phases['publish']:.1f} s)")
     t3 = time.perf_counter()
-    summary.reports = refresh_reports(
-        settings.warehouse, settings.reports_dir, settings.work_db, exam_unchanged=exam_unchanged
-    )
+    summary.reports = refresh_reports(settings.warehouse, settings.reports_dir, settings.work_db)
     summary.phases["report"] = time.perf_counter() - t3
     if summary.reports:
         say(f"report: bulletins for {', '.join(summary.reports)} in {settings.reports_dir}")

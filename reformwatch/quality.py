@@ -311,13 +311,12 @@ def run_checkpoint(
     con = connect_work_db(work_db, read_only=True)
     try:
         rounds = [r[0] for r in con.execute("select round_id from staging.stg_landing__rounds order by 1").fetchall()]
-        basis, registries, previous = _previous_results(con) if reuse else ("", {}, {})
+        basis, previous = _previous_results(con) if reuse else ("", {})
         for suite in suites:
             digests = dict(con.execute(suite.input_sql).fetchall()) if suite.input_sql and basis else {}
             for round_id in rounds:
                 if round_id in digests:
-                    said = registries.get(round_id, "-")  # a registry change may change the round's rows
-                    key = hashlib.sha256(f"{suite.definition}|{basis}|{said}|{digests[round_id]}".encode()).hexdigest()
+                    key = hashlib.sha256(f"{suite.definition}|{basis}|{digests[round_id]}".encode()).hexdigest()
                     out.input_keys[(suite.name, round_id)] = key
                     before = previous.get((suite.name, round_id))
                     if before and before[0] == key:  # same suite, same inputs: same results
@@ -388,20 +387,17 @@ def _remove_with_empty_folders(folder: Path, name: str) -> None:
             folder = folder.parent
 
 
-def _previous_results(
-    con: duckdb.DuckDBPyConnection,
-) -> tuple[str, dict[str, str], dict[tuple[str, str], tuple[str, list[dict]]]]:
-    """The models' basis, what the registries say of each round (registry.round_registries, as ingested),
-    and the last stored results per (suite, round) with the input key they were made from."""
+def _previous_results(con: duckdb.DuckDBPyConnection) -> tuple[str, dict[tuple[str, str], tuple[str, list[dict]]]]:
+    """What the models were built from (the code's and the registries' fingerprints of raw.build_state;
+    empty when unknown) and the last stored results per (suite, round) with the input key they were
+    made from."""
     tables = {(s, t) for s, t in con.execute("select schema_name, table_name from duckdb_tables()").fetchall()}
-    basis, registries = "", {}
-    if ("raw", "pipeline_state") in tables:
-        basis, parts = con.execute(
-            "select coalesce(max(incremental_basis), ''), max(ingested_parts) from raw.pipeline_state"
-        ).fetchone()
-        registries = {r: got["registry"] for r, got in json.loads(parts or "{}").get("round_registries", {}).items()}
+    basis = ""
+    if ("raw", "build_state") in tables:
+        code, registries = con.execute("select built_basis, registry_fingerprint from raw.build_state").fetchone()
+        basis = f"{code}|{registries}" if code and registries else ""
     if not {("raw", "expectation_inputs"), ("dq", "expectation_results")} <= tables or not basis:
-        return basis, registries, {}
+        return basis, {}
     cur = con.execute(
         f"""select i.input_key, {", ".join("r." + c for c in RESULT_COLUMNS)}
             from dq.expectation_results r join raw.expectation_inputs i using (suite, round_id)"""
@@ -410,7 +406,7 @@ def _previous_results(
     for key, *values in cur.fetchall():
         row = dict(zip(RESULT_COLUMNS, values))
         previous.setdefault((row["suite"], row["round_id"]), (key, []))[1].append(row)
-    return basis, registries, previous
+    return basis, previous
 
 
 def store_results(con: duckdb.DuckDBPyConnection, result: QualityResult) -> None:

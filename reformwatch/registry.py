@@ -16,6 +16,7 @@ import duckdb
 from .contract import ROUND_ID_RE, ROUNDS_COLUMNS, SCOPE_COLUMNS, UNIT_CODE_RE, UNITS_COLUMNS
 from .csvload import insert_rows
 from .decode import DecodeError, decode_csv_bytes, read_table
+from .fingerprint import code_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -54,43 +55,13 @@ def _bad_rows(con: duckdb.DuckDBPyConnection, path: Path, sql: str) -> None:
         raise RegistryError(f"{path} has invalid rows: {lines}{more}")
 
 
-def registry_code_digest() -> str:
-    """A digest of the code that validates and loads the registries (a new rule: everything again)."""
-    h = hashlib.sha256()
-    for code in (Path(__file__), Path(__file__).with_name("contract.py")):
-        h.update(code.read_bytes())
-    return h.hexdigest()
-
-
 def registry_fingerprint(landing: Path, rounds: list[str]) -> str:
     """A digest of the registry files' bytes (units.csv, rounds.csv, each round's scope.csv) and of the
-    code that validates them (a new rule validates unchanged files again)."""
-    h = hashlib.sha256(registry_code_digest().encode())
+    code (a new rule validates unchanged files again)."""
+    h = hashlib.sha256(code_fingerprint().encode())
     for p in [landing / "units.csv", landing / "rounds.csv", *(landing / r / "scope.csv" for r in rounds)]:
         h.update(p.read_bytes() if p.is_file() else b"-")
     return h.hexdigest()
-
-
-def round_registries(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
-    """Round -> what the registries in raw.* say of it: `registry`, a digest of its rounds.csv row, its
-    scope.csv rows and the units.csv rows of the units in its scope; `marks`, its full, pass and excellent
-    marks (the per-file models read them). A round whose digest changed is rebuilt, the others are kept:
-    a new round's registries do not rebuild the history."""
-    rows = con.execute(
-        """with units as (
-               select raw.strip(unit_code) as unit_code, string_agg(u::varchar, chr(10) order by u::varchar) as text
-               from raw.units u group by 1
-           ), scope as (
-               select raw.strip(s.round_id) as round_id,
-                      md5(string_agg(s::varchar || chr(9) || coalesce(units.text, '-'), chr(10)
-                                     order by s::varchar)) as digest
-               from raw.scope s left join units on units.unit_code = raw.strip(s.unit_code) group by 1
-           )
-           select raw.strip(r.round_id), md5(r::varchar || chr(10) || coalesce(scope.digest, '-')),
-                  concat_ws('|', raw.strip(r.exam_full_marks), raw.strip(r.pass_mark), raw.strip(r.excellent_mark))
-           from raw.rounds r left join scope on scope.round_id = raw.strip(r.round_id)"""
-    ).fetchall()
-    return {r: {"registry": digest, "marks": marks} for r, digest, marks in rows}
 
 
 def _stored(con: duckdb.DuckDBPyConnection) -> Registry:

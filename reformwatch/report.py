@@ -593,7 +593,6 @@ def write_unit_feedback(
     out_dir: Path,
     *,
     prepare: bool = False,
-    exam_unchanged: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """reports/<round>/units/<unit>.csv: each unit's own examinees only (from the work database).
@@ -609,13 +608,8 @@ def write_unit_feedback(
     that folder into place if it is complete and its digests are still those of the work database,
     and counts its files as written.
 
-    `exam_unchanged`: the caller knows that no exam file, registry or model changed since the last
-    successful build; then a folder that has as many unit files as its digests say is left as it is
-    without reading the work database (at a national scale, its digests take half a second).
     `progress(written, to write)` is called after each batch of files.
     """
-    if exam_unchanged and not prepare and _has_its_files(out_dir):
-        return 0
     if not prepare:  # ahead of publishing, nothing is created under out_dir's name
         out_dir.mkdir(parents=True, exist_ok=True)
     state, summary = out_dir / ".digests", out_dir / ".digest"  # each unit's digest; all of them in one
@@ -639,9 +633,10 @@ def write_unit_feedback(
                        join staging.stg_landing__rounds rd on rd.round_id = r.round_id
                        where r.round_id = $1 and r.is_counted)"""
         # A unit's file is a function of its sheet in force, the round's marks and the models and registries
-        # (pipeline_state.incremental_basis): a digest of those finds changed units without reading rows.
+        # (raw.build_state): a digest of those finds changed units without reading rows.
         unit_digests = """select f.unit_code, md5(concat_ws('|', rf.sha256, rd.pass_mark, rd.excellent_mark,
-                                                     (select max(incremental_basis) from raw.pipeline_state))) as d
+                                                     (select max(built_basis || registry_fingerprint)
+                                                      from raw.build_state))) as d
                    from intermediate.int_exam__in_force f
                    join raw.files rf on rf.file_id = f.file_id
                    join staging.stg_landing__rounds rd on rd.round_id = f.round_id
@@ -655,7 +650,6 @@ def write_unit_feedback(
         names = os.listdir(out_dir) if out_dir.is_dir() else []
         unit_files = sum(map(str.endswith, names, repeat(".csv")))  # no Python loop over 100,000 names
         if summary.is_file() and summary.read_text() == everything and unit_files == units:
-            _note_complete(out_dir, units)
             return 0  # no unit's digest changed, and every unit's file is there
         on_disk = set(names)
         fresh = unit_files == 0  # a new round's folder: every unit is written
@@ -663,7 +657,6 @@ def write_unit_feedback(
             return 0
         if fresh and not prepare and _is_prepared(prepared, everything):
             _replace_folder(out_dir, prepared)
-            _note_complete(out_dir, units)
             return units
         old = {} if fresh else _read_digests(state)
         digests = dict(con.execute(unit_digests, [round_id]).fetchall())
@@ -697,49 +690,12 @@ def write_unit_feedback(
         (target / summary.name).write_text(everything)  # last: it marks the folder complete
         if not prepare:
             _replace_folder(out_dir, target)
-            _note_complete(out_dir, units)
         return written
     for unit in old.keys() - digests.keys():  # no counted examinee any more: no file
         (out_dir / f"{unit}.csv").unlink(missing_ok=True)
     _write_digests(state, digests)
     _write_atomic(summary, everything)
-    _note_complete(out_dir, units)
     return written
-
-
-def _has_its_files(out_dir: Path) -> bool:
-    """Whether out_dir holds as many unit files as its digest (written last) counts.
-
-    A folder whose modification time is the one noted when it was last complete (_note_complete) has
-    had no file added, removed or renamed since, so it is not listed (100,000 names: 0.16 s).
-    """
-    try:
-        units = int((out_dir / ".digest").read_text().rstrip("\n").rpartition("\t")[2])
-        with contextlib.suppress(OSError):
-            if _completion_note(out_dir).read_text() == _folder_state(out_dir, units):
-                return True
-        names = os.listdir(out_dir)
-    except (OSError, ValueError):
-        return False
-    if sum(map(str.endswith, names, repeat(".csv"))) != units:
-        return False
-    _note_complete(out_dir, units)  # a folder written before notes were kept, or one whose files came back
-    return True
-
-
-def _completion_note(out_dir: Path) -> Path:
-    """Beside the units folder, not in it: writing it leaves the folder's modification time alone."""
-    return out_dir.with_name(f".{out_dir.name}.complete")
-
-
-def _folder_state(out_dir: Path, units: int) -> str:
-    """What the completion note holds: the folder's modification time and its number of unit files."""
-    return f"{os.stat(out_dir).st_mtime_ns}\t{units}"
-
-
-def _note_complete(out_dir: Path, units: int) -> None:
-    """Note that out_dir, as it is now (its modification time), holds its `units` unit files."""
-    _write_atomic(_completion_note(out_dir), _folder_state(out_dir, units))
 
 
 def _is_prepared(prepared: Path, everything: str) -> bool:
@@ -848,11 +804,8 @@ def discard_prepared_feedback(reports_dir: Path) -> None:
             prepared.parent.rmdir()
 
 
-def write_report(
-    warehouse: Path, round_id: str, reports_dir: Path, work_db: Path | None = None, *, exam_unchanged: bool = False
-) -> Path:
-    """Write reports/<round_id>/bulletin.md, bulletin.html, charts/*.svg and units/*.csv
-    (`exam_unchanged`: see write_unit_feedback)."""
+def write_report(warehouse: Path, round_id: str, reports_dir: Path, work_db: Path | None = None) -> Path:
+    """Write reports/<round_id>/bulletin.md, bulletin.html, charts/*.svg and units/*.csv."""
     bulletin = build_bulletin(warehouse, round_id, work_db)
     out = reports_dir / round_id
     (out / "charts").mkdir(parents=True, exist_ok=True)
@@ -864,7 +817,7 @@ def write_report(
     _write_atomic(out / "bulletin.md", _chart_md(bulletin.markdown, bulletin.charts) + "\n")
     _write_atomic(out / "bulletin.html", bulletin.html)
     if work_db and work_db.is_file():
-        write_unit_feedback(work_db, round_id, out / "units", exam_unchanged=exam_unchanged)
+        write_unit_feedback(work_db, round_id, out / "units")
     return out / "bulletin.html"
 
 
@@ -895,11 +848,9 @@ def round_digests(warehouse: Path) -> dict[str, str]:
     return dict(rows)
 
 
-def refresh_reports(
-    warehouse: Path, reports_dir: Path, work_db: Path, *, force: bool = False, exam_unchanged: bool = False
-) -> list[str]:
+def refresh_reports(warehouse: Path, reports_dir: Path, work_db: Path, *, force: bool = False) -> list[str]:
     """Regenerate the bulletins of rounds whose figures changed (or whose bulletin is missing), and their
-    unit feedback files (`exam_unchanged`: see write_unit_feedback)."""
+    unit feedback files."""
     reports_dir.mkdir(parents=True, exist_ok=True)
     state = reports_dir / ".digests"
     old = _read_digests(state)
@@ -910,7 +861,7 @@ def refresh_reports(
         if force or old.get(r) != d or not (reports_dir / r / "bulletin.html").is_file()
     ]
     for round_id in changed:
-        write_report(warehouse, round_id, reports_dir, work_db, exam_unchanged=exam_unchanged)
+        write_report(warehouse, round_id, reports_dir, work_db)
     for prepared in _prepared_folders(reports_dir):  # written ahead, not yet used
         if prepared.parent.name in new and work_db.is_file():
             write_unit_feedback(work_db, prepared.parent.name, prepared.parent / "units")  # renames it if current

@@ -205,38 +205,3 @@ def test_every_mart_and_dq_column_is_described(built):
         assert actual, name
         for col in actual:
             assert col in node["columns"] and node["columns"][col]["description"].strip(), f"{name}.{col}"
-
-
-def test_models_of_one_kind_never_read_the_other_kind(built):
-    """The pipeline skips the models tagged exam (or progress) when no exam (progress) file changed: safe
-    only if no such model reads, directly or not, a model of the other kind. Names and tags agree."""
-    settings, _con = built
-    manifest = json.loads((settings.work_dir / "dbt_target" / "manifest.json").read_text())
-    models = {k: n for k, n in manifest["nodes"].items() if n["resource_type"] == "model"}
-    prefixes = {
-        "exam": ("stg_landing__exam_", "int_exam__", "exam_"),
-        "progress": ("stg_landing__progress_", "int_progress__", "reform_"),
-    }
-
-    def kind(node: dict) -> str | None:
-        tags = [t for t in node["tags"] if t in prefixes]
-        assert len(tags) <= 1, node["name"]
-        return tags[0] if tags else None
-
-    def ancestors(key: str) -> set[str]:
-        seen, todo = set(), [key]
-        while todo:
-            for parent in manifest["nodes"].get(todo.pop(), {}).get("depends_on", {}).get("nodes", []):
-                if parent in models and parent not in seen:
-                    seen.add(parent)
-                    todo.append(parent)
-        return seen
-
-    tagged = {k: kind(n) for k, n in models.items()}
-    assert {t for t in tagged.values() if t} == {"exam", "progress"}
-    for key, node in models.items():
-        named = next((k for k, p in prefixes.items() if node["name"].startswith(p)), None)
-        assert tagged[key] == named, f"{node['name']}: tag {tagged[key]}, name says {named}"
-        if named:
-            others = {models[a]["name"] for a in ancestors(key) if tagged[a] not in (None, named)}
-            assert not others, f"{node['name']} ({named}) reads {sorted(others)}"

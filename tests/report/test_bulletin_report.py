@@ -293,7 +293,6 @@ def test_only_the_resubmitting_units_feedback_file_is_rewritten(tmp_path, monkey
         p.unlink()
     assert write_unit_feedback(work_db, "2024-R1", units_dir) == len(after)
     assert {p.name: p.read_text() for p in units_dir.glob("*.csv")} == {n: t for n, (_, t) in after.items()}
-    assert sorted(p.name for p in units_dir.parent.iterdir() if p.name.startswith(".")) == [".units.complete"]
     assert sorted(p.name for p in units_dir.iterdir() if not p.name.endswith(".csv")) == [".digest", ".digests"]
     assert write_unit_feedback(work_db, "2024-R1", units_dir) == 0
 
@@ -373,54 +372,15 @@ def test_unit_feedback_written_ahead_is_renamed_into_place_only_while_current(tm
 
 
 @pytest.mark.slow
-def test_unit_files_are_not_looked_up_again_when_no_exam_file_changed(tmp_path, monkeypatch):
-    """exam_unchanged (the pipeline kept the exam models): a complete folder is left as it is without
-    reading the work database; a missing file is still written again."""
-    import reformwatch.report as report_module
-
+def test_a_progress_resubmission_leaves_the_unit_files_as_they_are(tmp_path):
+    """The unit feedback files depend on the exam sheets in force: a progress resubmission rewrites none."""
     land = Landing(tmp_path / "landing").good_round()
     run_pipeline(land.root, tmp_path / "w.duckdb").close()
     units_dir = tmp_path / "reports" / "2024-R1" / "units"
     before = {p.name: (p.stat().st_mtime_ns, p.read_text()) for p in units_dir.glob("*.csv")}
-    work_db = Settings(warehouse=tmp_path / "w.duckdb").work_db
-    opened: list[Path] = []
-    real = report_module.connect_work_db
-    monkeypatch.setattr(report_module, "connect_work_db", lambda path, **kw: opened.append(path) or real(path, **kw))
-    assert write_unit_feedback(work_db, "2024-R1", units_dir, exam_unchanged=True) == 0
-    assert opened == []
-    (units_dir / "AAA.csv").unlink()
-    assert write_unit_feedback(work_db, "2024-R1", units_dir, exam_unchanged=True) == 1
-    assert opened == [work_db] and (units_dir / "AAA.csv").read_text() == before["AAA.csv"][1]
-
-    opened.clear()  # a progress resubmission: the exam models are kept, and so are the unit files
     land.progress("AAA", "AAA__v2.csv")
     run_pipeline(land.root, tmp_path / "w.duckdb").close()
-    assert {p.name: p.read_text() for p in units_dir.glob("*.csv")} == {n: t for n, (_, t) in before.items()}
-    assert opened == []
-
-
-@pytest.mark.slow
-def test_a_units_folder_unchanged_since_it_was_complete_is_not_listed(tmp_path, monkeypatch):
-    """The folder's modification time, noted when it was last complete, tells that no file was added or
-    removed since: no listing of its names. A removed file changes it, and the folder is listed again."""
-    import reformwatch.report as report_module
-
-    land = Landing(tmp_path / "landing").good_round()
-    run_pipeline(land.root, tmp_path / "w.duckdb").close()
-    units_dir = tmp_path / "reports" / "2024-R1" / "units"
-    work_db = Settings(warehouse=tmp_path / "w.duckdb").work_db
-    listed: list[Path] = []
-    real = report_module.os.listdir
-    monkeypatch.setattr(report_module.os, "listdir", lambda path=".": listed.append(Path(path)) or real(path))
-
-    assert write_unit_feedback(work_db, "2024-R1", units_dir, exam_unchanged=True) == 0
-    assert units_dir not in listed
-    (units_dir / "AAA.csv").unlink()
-    assert write_unit_feedback(work_db, "2024-R1", units_dir, exam_unchanged=True) == 1
-    assert units_dir in listed and (units_dir / "AAA.csv").is_file()
-    listed.clear()  # complete again, and noted so
-    assert write_unit_feedback(work_db, "2024-R1", units_dir, exam_unchanged=True) == 0
-    assert units_dir not in listed
+    assert {p.name: (p.stat().st_mtime_ns, p.read_text()) for p in units_dir.glob("*.csv")} == before
 
 
 @pytest.mark.slow

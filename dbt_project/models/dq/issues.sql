@@ -1,6 +1,5 @@
 -- dq.issues: every rejected file or row and every flagged record, one row per problem
 -- (CONTRACT.md section 3). Severity comes from the checks seed, the one list of checks.
-{{ by_round(unit_column='unit_code') }}
 with
 
 file_level as (
@@ -37,5 +36,4 @@ select
     i.row_number::bigint as row_number
 from all_issues as i
 inner join {{ ref('checks') }} as k on k.check_name = i.check_name
-where {{ rebuilt_rounds('i.round_id', 'i.unit_code') }}
 order by round_id, unit_code nulls first, source, file_path, row_number nulls first, check_name

@@ -1,12 +1,9 @@
-{{ per_file_incremental('exam') }}
+{{ per_file_incremental('exam_sheet') }}
 -- The rows of each exam sheet that issues, absence counts and counted rows need: a row-check problem,
 -- a duplicate or conflicting copy, or an absence. A few percent of the rows (exam_checked_rows, the
 -- logic of the view int_exam__file_rows, run here on the new sheets only), so the issue and absence
 -- models read this instead of checking every row on every run, and int_exam__file_stats counts the
--- staging rows that are not here as not counted. Incremental per file; each sheet also gets one row 0
--- (every other column empty, so no consumer's condition matches it): a sheet without exceptions is
--- then known as built and not looked at again.
-{% set new_files = new_file_filter('exam') %}{#- the new sheets, looked up once for both parts #}
+-- staging rows that are not here as not counted. Incremental per file (per_file_incremental).
 select
     file_id,
     round_id,
@@ -23,21 +20,9 @@ select
     copy_status,
     is_counted,
     '{{ invocation_id }}' as dbt_invocation_id
-from ({{ exam_checked_rows(new_files) }}) as checked_rows
-where (
-        status = 'absent'
-        or copy_status != 'unique'
-        or coalesce({% for name in row_check_names() %}check_{{ name }}{{ ", " if not loop.last }}{% endfor %})
-        is not null
-    )
-
-union all by name
-select
-    file_id,
-    round_id,
-    unit_code as file_unit_code,
-    0 as row_number,
-    path,
-    '{{ invocation_id }}' as dbt_invocation_id
-from {{ ref('stg_landing__files') }}
-where {{ new_files }}
+from ({{ exam_checked_rows(new_exam_sheets()) }}) as checked_rows
+where
+    status = 'absent'
+    or copy_status != 'unique'
+    or coalesce({% for name in row_check_names() %}check_{{ name }}{{ ", " if not loop.last }}{% endfor %})
+    is not null

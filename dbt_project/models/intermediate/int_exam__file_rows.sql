@@ -3,4 +3,4 @@
 -- the macro exam_checked_rows). A view: storing 10M rows cost as much as computing them, and the models
 -- that need the rows read them where they need them: int_exam__file_exceptions (the problem rows,
 -- incremental per file), int_exam__file_stats and int_exam__sheets (from staging).
-{{ exam_checked_rows(new_file_filter('exam')) }}{#- a view is never incremental: every readable sheet #}
+{{ exam_checked_rows(new_exam_sheets()) }}{#- a view is never incremental: every readable sheet #}

@@ -1,4 +1,4 @@
-{{ per_file_incremental('exam') }}
+{{ per_file_incremental('exam_sheet') }}
 -- Partial aggregates of each exam sheet's counted rows, by rank level, with the examinees in each of 20
 -- equal score bins of the round's full marks (bin_examinees[1] is bin 0). The exam marts add these up
 -- for the sheets in force instead of reading every row, so a resubmission costs one sheet. Incremental
@@ -23,7 +23,7 @@ rows as (
     anti join (
         select file_id, row_number from {{ ref('int_exam__file_exceptions') }} where not is_counted
     ) as e on e.file_id = r.file_id and e.row_number = r.row_number
-    where {{ new_file_filter('exam', 'r.file_id') }}
+    where {{ new_exam_sheets('r.file_id') }}
 )
 
 select

@@ -1,7 +1,5 @@
 -- Exam checks: unit_code_mismatch on every version; row, duplicate, size and lateness checks on
 -- the sheet in force.
-{{ by_round(unit_column='unit_code') }}
-select * from (
 with
 
 sheets as (select * from {{ ref('int_exam__sheets') }}),
@@ -87,5 +85,3 @@ select
     s.first_seen_at as detected_at
 from issues as i
 inner join sheets as s on s.file_id = i.file_id
-) as by_round
-where {{ rebuilt_rounds(unit_column='unit_code') }}

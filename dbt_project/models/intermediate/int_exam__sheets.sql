@@ -1,12 +1,13 @@
 {{ per_file_incremental('exam') }}
 -- One row per readable exam sheet. A sheet is a valid version when every row's unit_code
 -- matches the file name. Its submission time is the latest parseable submitted_at of its rows.
--- Incremental per file; reads the staging rows (the row checks are not needed here).
+-- Incremental per file (per_file_incremental): the exam models after it process the sheets it appended.
+-- Reads the staging rows (the row checks are not needed here).
 with
 
 files as (
     select * from {{ ref('stg_landing__files') }}
-    where {{ new_file_filter('exam') }}
+    where {{ new_files('exam') }}
 ),
 
 row_stats as (
@@ -42,7 +43,10 @@ select
     s.submitted_at,
     coalesce(m.mismatched_rows, []) as mismatched_rows,
     coalesce(m.mismatched_codes, []) as mismatched_codes,
-    m.file_id is null as is_valid
+    m.file_id is null as is_valid,
+    {{ scoring_marks('rd') }} as scoring_marks,
+    '{{ invocation_id }}' as dbt_invocation_id
 from files as f
+left join {{ ref('stg_landing__rounds') }} as rd on rd.round_id = f.round_id
 left join row_stats as s on s.file_id = f.file_id
 left join mismatches as m on m.file_id = f.file_id

@@ -1,6 +1,4 @@
 -- The version in force per (round, unit): the highest valid progress version.
-{{ by_round(unit_column='unit_code') }}
-select * from (
 select
     r.*,
     r.submitted_at > rd.deadline as is_late,
@@ -9,5 +7,3 @@ from {{ ref('int_progress__returns') }} as r
 inner join {{ ref('stg_landing__rounds') }} as rd on rd.round_id = r.round_id
 where r.is_valid
 qualify row_number() over (partition by r.round_id, r.unit_code order by r.version desc) = 1
-) as by_round
-where {{ rebuilt_rounds(unit_column='unit_code') }}

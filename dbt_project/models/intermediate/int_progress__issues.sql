@@ -1,6 +1,4 @@
 -- Progress checks: error-level ones on every version, warnings on the version in force only.
-{{ by_round(unit_column='unit_code') }}
-select * from (
 with
 
 returns as (select * from {{ ref('int_progress__returns') }}),
@@ -95,5 +93,3 @@ select
 from issues as i
 inner join returns as r on r.file_id = i.file_id
 inner join resubmit as s on s.file_id = i.file_id
-) as by_round
-where {{ rebuilt_rounds(unit_column='unit_code') }}

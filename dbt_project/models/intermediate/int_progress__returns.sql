@@ -6,7 +6,7 @@ with
 
 files as (
     select * from {{ ref('stg_landing__files') }}
-    where {{ new_file_filter('progress') }}
+    where {{ new_files('progress') }}
 ),
 
 row_counts as (

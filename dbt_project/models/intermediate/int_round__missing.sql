@@ -1,6 +1,4 @@
 -- Units in scope without a usable progress return / exam result, once the deadline has passed.
-{{ by_round(unit_column='unit_code') }}
-select * from (
 with
 
 rounds as (
@@ -38,5 +36,3 @@ select sc.round_id, sc.unit_code, 'exam', 'missing_exam_results',
     sc.deadline
 from scope as sc
 anti join attended as a on a.round_id = sc.round_id and a.unit_code = sc.unit_code
-) as by_round
-where {{ rebuilt_rounds(unit_column='unit_code') }}

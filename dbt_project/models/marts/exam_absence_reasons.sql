@@ -1,6 +1,4 @@
 -- Absences per round, unit and stated reason (缺考原因): counts only, no individual appears.
-{{ by_round() }}
-select * from (
 select
     round_id::varchar as round_id,
     file_unit_code::varchar as unit_code,
@@ -10,5 +8,3 @@ from {{ ref('int_exam__file_exceptions') }} as r  -- absent rows are among a she
 semi join {{ ref('int_exam__in_force') }} as s on s.file_id = r.file_id
 where is_counted and status = 'absent'
 group by all
-) as by_round
-where {{ rebuilt_rounds() }}

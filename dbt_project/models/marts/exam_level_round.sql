@@ -1,6 +1,4 @@
 -- One row per (round, rank level) with valid attended rows; rates pooled over examinees.
-{{ by_round() }}
-select * from (
 select
     s.round_id::varchar as round_id,
     s.rank_level::varchar as rank_level,
@@ -13,5 +11,3 @@ from {{ ref('int_exam__file_stats') }} as s
 semi join {{ ref('int_exam__in_force') }} as f on f.file_id = s.file_id
 group by all
 having sum(s.examinees) > 0
-) as by_round
-where {{ rebuilt_rounds() }}

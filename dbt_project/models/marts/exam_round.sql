@@ -1,6 +1,4 @@
 -- One row per round: the exam pooled over examinees, plus the spread of unit averages.
-{{ by_round() }}
-select * from (
 with
 
 pooled as (
@@ -58,5 +56,3 @@ from {{ ref('stg_landing__rounds') }} as r
 left join pooled as p on p.round_id = r.round_id
 left join units as u on u.round_id = r.round_id
 left join headcount as h on h.round_id = r.round_id
-) as by_round
-where {{ rebuilt_rounds() }}

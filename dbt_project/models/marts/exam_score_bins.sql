@@ -1,6 +1,5 @@
 -- Score distribution per round in 20 equal bins of the full marks (for histograms): aggregates only,
 -- no individual appears. The last bin includes the full marks.
-{{ by_round() }}
 with
 
 counts as (
@@ -28,5 +27,4 @@ select
     coalesce(c.examinees, 0)::bigint as examinees
 from bins as b
 left join counts as c on c.round_id = b.round_id and c.bin = b.bin
-where {{ rebuilt_rounds('b.round_id') }}
 order by 1, 2

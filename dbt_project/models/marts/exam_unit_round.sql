@@ -1,9 +1,5 @@
 -- One row per (round, unit) with at least one valid attended exam row: the totals of the unit's sheet
 -- in force (int_exam__file_totals).
--- Rebuilt a round at a time, not a unit at a time (by_round without unit_column): rank_in_round
--- compares the units of a round.
-{{ by_round() }}
-select * from (
 with
 
 units as (
@@ -50,5 +46,3 @@ from units as u
 inner join {{ ref('stg_landing__units') }} as n on n.unit_code = u.unit_code
 inner join {{ ref('int_exam__in_force') }} as s on s.round_id = u.round_id and s.unit_code = u.unit_code
 where u.examinees >= 1
-) as by_round
-where {{ rebuilt_rounds() }}

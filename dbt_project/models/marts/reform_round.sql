@@ -1,7 +1,5 @@
 -- One row per round: reform progress across the units with a valid return in force.
 -- Averages are unweighted means over those units, ignoring NULLs.
-{{ by_round() }}
-select * from (
 with
 
 scope as (
@@ -55,5 +53,3 @@ select
 from {{ ref('stg_landing__rounds') }} as r
 left join scope as s on s.round_id = r.round_id
 left join units as u on u.round_id = r.round_id
-) as by_round
-where {{ rebuilt_rounds() }}

@@ -1,6 +1,4 @@
 -- One row per (round, unit) with a valid progress version in force.
-{{ by_round(unit_column='unit_code') }}
-select * from (
 select
     p.round_id::varchar as round_id,
     p.unit_code::varchar as unit_code,
@@ -32,5 +30,3 @@ select
     p.path::varchar as source_file
 from {{ ref('int_progress__in_force') }} as p
 inner join {{ ref('stg_landing__units') }} as u on u.unit_code = p.unit_code
-) as by_round
-where {{ rebuilt_rounds(unit_column='unit_code') }}

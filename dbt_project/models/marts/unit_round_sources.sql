@@ -1,7 +1,5 @@
 -- Lineage (数据来源): for every (round, unit, kind) the file version in force behind the unit's figures,
 -- when it was submitted and loaded, its content hash, and how many versions the unit sent.
-{{ by_round(unit_column='unit_code') }}
-select * from (
 with
 
 in_force as (
@@ -35,5 +33,3 @@ from in_force as i
 inner join {{ ref('stg_landing__units') }} as u on u.unit_code = i.unit_code
 inner join {{ ref('stg_landing__files') }} as f on f.file_id = i.file_id
 left join versions as v on v.round_id = i.round_id and v.unit_code = i.unit_code and v.source = i.source
-) as by_round
-where {{ rebuilt_rounds(unit_column='unit_code') }}
