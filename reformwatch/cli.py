@@ -39,13 +39,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     with DbtWorker(settings.work_db, settings.work_dir) as dbt:
         from .dbt_runner import DbtError
         from .pipeline import PipelineError, parse_as_of, run
+        from .prep_worker import PrepError
         from .publish import LockTimeout
         from .quality import ChecksError
         from .registry import RegistryError
 
         try:
             s = run(settings, parse_as_of(args.as_of), say=_say, dbt=dbt)
-        except (PipelineError, RegistryError, DbtError, ChecksError, LockTimeout) as e:
+        except (PipelineError, RegistryError, PrepError, DbtError, ChecksError, LockTimeout) as e:
             print(f"reformwatch run: error: {e}", file=sys.stderr)
             return 1
     errors, warnings = s.issues.get("error", 0), s.issues.get("warning", 0)

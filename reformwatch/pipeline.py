@@ -230,7 +230,7 @@ def _run_checks(settings: Settings, checks: CheckpointWorker, summary: RunSummar
     """
     t_gx = time.perf_counter()
     say("checks: Great Expectations suites (raw warns, marts fails the run) ...")
-    checks.start(settings.work_db, settings.gx_dir, settings.data_docs_dir, reuse=True)
+    checks.start(settings.work_db, settings.gx_dir, settings.data_docs_dir)
     # the feedback thread is joined before the work database is written
     with _unit_feedback_ahead(settings, say=say) as feedback:
         staged = stage(settings.work_db, settings.warehouse, settings.analyst_warehouse)
@@ -252,10 +252,9 @@ def _run_checks(settings: Settings, checks: CheckpointWorker, summary: RunSummar
         raise
     summary.data_docs = quality.docs_index
     summary.phases["checks"] = time.perf_counter() - t_gx
-    reused = f", {len(quality.reused)} suite/round batch(es) reused (inputs unchanged)" if quality.reused else ""
     say(
         f"checks: {len(quality.rows)} expectations, {len(quality.failed)} failed "
-        f"({summary.phases['checks']:.1f} s{reused}); Data Docs: {quality.docs_index}"
+        f"({summary.phases['checks']:.1f} s); Data Docs: {quality.docs_index}"
     )
     if quality.run_failures:
         first = "; ".join(
@@ -374,7 +373,8 @@ def run(
 
     `dbt`: a worker the caller started (and stops) for settings.work_db, e.g. before its own imports;
     without one, one starts here. `checks`: likewise a checks worker (see build_phase). Raises
-    PipelineError (and subclasses), RegistryError, DbtError or LockTimeout when it cannot run.
+    PipelineError (and subclasses), RegistryError, PrepError, DbtError, ChecksError or LockTimeout
+    when it cannot run.
     """
     summary = new_summary(settings, as_of, trigger)
     with recorded(settings, summary, say), contextlib.ExitStack() as stack:

@@ -3,8 +3,9 @@
 Reading, hashing and decoding 200,000 files is Python work that holds the interpreter's lock; in the
 ingest's own process it ran on one core, and DuckDB waited for it. Each worker takes one chunk at a
 time (a pickled request on stdin, the pickled PreparedChunk on stdout), so results come back in order
-and at most one chunk per worker is prepared ahead. If a worker fails, its chunk and the ones after it
-are prepared in the parent, as a small ingest always is.
+and at most one chunk per worker is prepared ahead. A worker that fails fails the ingest (PrepError,
+with the worker's reason): the run's transaction is rolled back and the next run reads the files again.
+A small ingest (fewer than three chunks) starts no worker: it prepares its chunks itself.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 Job = tuple[Any, ...]  # prepare_chunk's arguments
 
 
+class PrepError(Exception):
+    """A file preparation worker failed (the pipeline's own failure, not the data's); the message says why."""
+
+
 def worker_count(files: int, chunk_files: int) -> int:
     """How many workers an ingest of `files` files uses: none for fewer than three chunks (the start of a
     process costs more than it saves), else $REFORMWATCH_INGEST_WORKERS or one per core (at most 4)."""
@@ -43,68 +48,66 @@ def worker_count(files: int, chunk_files: int) -> int:
 
 
 class _Worker(ChildWorker):
-    def __init__(self) -> None:
-        super().__init__(
-            [sys.executable, "-m", "reformwatch.prep_worker"], scratch_prefix("prep"), stdout=subprocess.PIPE
-        )
+    def __init__(self, command: list[str]) -> None:
+        super().__init__(command, scratch_prefix("prep"), stdout=subprocess.PIPE)
 
-    def send(self, job: Job) -> bool:
+    def _failed(self, why: str) -> PrepError:
+        self.close()
+        return PrepError(f"a file preparation worker failed ({why}); nothing of this run was loaded")
+
+    def send(self, job: Job) -> None:
         try:
             pickle.dump(job, self._proc.stdin)
             self._proc.stdin.flush()
-            return True
         except OSError:
-            return False
+            raise self._failed(f"exit {self._proc.wait()}: {self.last_error_line()}") from None
 
-    def receive(self) -> PreparedChunk | None:
-        """The worker's answer to the job sent; None if it failed (logged)."""
+    def receive(self) -> PreparedChunk:
+        """The worker's answer to the job sent."""
         try:
             ok, value = pickle.load(self._proc.stdout)
         except (EOFError, OSError, pickle.UnpicklingError):
-            ok, value = False, f"the worker stopped (exit {self._proc.poll()}: {self.last_error_line()})"
-        if ok:
-            return value
-        log.warning("a file preparation worker failed; preparing in this process: %s", value)
-        return None
+            raise self._failed(f"exit {self._proc.wait()}: {self.last_error_line()}") from None
+        if not ok:
+            raise self._failed(value.strip().splitlines()[-1])
+        return value
 
 
 class PrepWorkers:
-    """`n` worker processes; map() prepares chunks in them, in order. A context manager."""
+    """`n` worker processes (none: this process prepares); map() prepares chunks in them, in order.
+    A context manager. `command` starts a worker (tests start a failing one)."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, command: list[str] | None = None) -> None:
         self._workers: list[_Worker] = []
         try:
             for _ in range(n):
-                self._workers.append(_Worker())
-        except OSError:  # no process could be started: the parent prepares
-            log.warning("could not start file preparation workers", exc_info=True)
+                self._workers.append(_Worker(command or [sys.executable, "-m", "reformwatch.prep_worker"]))
+        except OSError as e:
+            self.__exit__()
+            raise PrepError(f"could not start a file preparation worker: {e}") from e
 
     def map(self, jobs: Iterable[Job]) -> Iterator[PreparedChunk]:
-        """prepare_chunk(*job) for each job, in order; a job waits while all workers are busy."""
+        """prepare_chunk(*job) for each job, in order; a job waits while all workers are busy. Raises
+        PrepError when a worker fails."""
         jobs = iter(jobs)
         if not self._workers:
             yield from (prepare_chunk(*job) for job in jobs)
             return
-        pending: deque[tuple[_Worker | None, Job]] = deque()
-        healthy = list(self._workers)
-        for worker in healthy:
+        pending: deque[_Worker] = deque()
+        for worker in self._workers:
             job = next(jobs, None)
             if job is None:
                 break
-            pending.append((worker if worker.send(job) else None, job))
+            worker.send(job)
+            pending.append(worker)
         while pending:
-            worker, job = pending.popleft()
-            got = worker.receive() if worker is not None else None
-            if got is None and worker in healthy:
-                healthy.remove(worker)
-                worker.close()
+            worker = pending.popleft()
+            got = worker.receive()
             nxt = next(jobs, None)
             if nxt is not None:  # keep the worker busy while the parent loads this chunk
-                if worker in healthy and worker.send(nxt):
-                    pending.append((worker, nxt))
-                else:
-                    pending.append((None, nxt))  # prepared here when its turn comes
-            yield got if got is not None else prepare_chunk(*job)
+                worker.send(nxt)
+                pending.append(worker)
+            yield got
 
     def __enter__(self) -> PrepWorkers:
         return self

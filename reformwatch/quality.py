@@ -11,11 +11,10 @@ never as a failure, and never as a pass either. An expectation that raised an er
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import logging
 import os
+import shutil
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,35 +73,16 @@ class Suite:
     query: str
     expectations: list[dict]
     description: str = ""
-    inputs: str | None = None  # SQL: (round_id, digest of what the query reads for that round)
 
     @property
     def fails_run(self) -> bool:
         return self.layer == "marts"
-
-    @property
-    def input_sql(self) -> str | None:
-        """SQL of (round_id, digest of what the suite reads): meta.inputs, or a marts suite's own rows."""
-        if self.inputs or self.layer != "marts":
-            return self.inputs
-        return (
-            "select round_id, count(*) || ':' || sum(hash(*columns(*)))::varchar "
-            f"from ({self.query}) as q group by round_id"
-        )
-
-    @property
-    def definition(self) -> str:
-        """A digest of the suite itself: a changed suite is validated again everywhere."""
-        text = json.dumps([self.layer, self.query, self.inputs, self.expectations], sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass
 class QualityResult:
     rows: list[dict] = field(default_factory=list)
     docs_index: Path | None = None
-    input_keys: dict[tuple[str, str], str] = field(default_factory=dict)  # (suite, round) -> what it read
-    reused: list[tuple[str, str]] = field(default_factory=list)  # (suite, round) not validated again
 
     @property
     def failed(self) -> list[dict]:
@@ -131,7 +111,6 @@ def load_suites(folder: Path | None = None) -> list[Suite]:
                 meta["query"],
                 doc["expectations"],
                 meta.get("description", ""),
-                meta.get("inputs"),
             )
         )
     return suites
@@ -292,129 +271,40 @@ def run_checkpoint(
     docs_dir: Path,
     suites: list[Suite] | None = None,
     validated: Callable[[QualityResult], None] | None = None,
-    reuse: bool = False,
 ) -> QualityResult:
     """Validate every suite for every round, build Data Docs, return one row per expectation.
 
+    gx_dir (the GX project: suites, validation results) and docs_dir (the Data Docs site) are generated
+    folders, created afresh by every checkpoint: Data Docs show this run's results, as GX builds them.
+    The published warehouse keeps them too (dq.expectation_results), the run history is ops.pipeline_runs.
     `validated` is called with the result once the work database is closed, before Data Docs are built.
-    With `reuse`, a (suite, round) whose inputs (meta.inputs: the sheets it reads) and models are those
-    of the stored results takes those results instead of being validated again. Only the pipeline
-    passes it: it never changes a loaded file's rows in place, so same files mean same rows.
     """
     suites = suites if suites is not None else load_suites()
+    for folder in (gx_dir, docs_dir):
+        shutil.rmtree(folder, ignore_errors=True)
     gx, ctx = _context(gx_dir, docs_dir)
     checked_at = datetime.now(UTC)
-    out = QualityResult()
     cap = max_rows()
-    slots: list[list[dict] | int] = []  # per (suite, round) in order: rows reused, or a batch position
     batches: list[_Batch] = []
     con = connect_work_db(work_db, read_only=True)
     try:
         rounds = [r[0] for r in con.execute("select round_id from staging.stg_landing__rounds order by 1").fetchall()]
-        basis, previous = _previous_results(con) if reuse else ("", {})
         for suite in suites:
-            digests = dict(con.execute(suite.input_sql).fetchall()) if suite.input_sql and basis else {}
             for round_id in rounds:
-                if round_id in digests:
-                    key = hashlib.sha256(f"{suite.definition}|{basis}|{digests[round_id]}".encode()).hexdigest()
-                    out.input_keys[(suite.name, round_id)] = key
-                    before = previous.get((suite.name, round_id))
-                    if before and before[0] == key:  # same suite, same inputs: same results
-                        slots.append(before[1])
-                        out.reused.append((suite.name, round_id))
-                        continue
                 df = con.execute(_batch_sql(con, suite, round_id, cap), [round_id]).df()
-                slots.append(len(batches))
                 batches.append(_Batch(suite, round_id, df))
     finally:
         con.close()
-    validated_rows = _validate_batches(gx, ctx, batches, checked_at)
-    for slot in slots:
-        out.rows.extend(validated_rows[slot] if isinstance(slot, int) else slot)
+    out = QualityResult(rows=[row for rows in _validate_batches(gx, ctx, batches, checked_at) for row in rows])
     out.docs_index = docs_dir / "index.html"
     if validated:
         validated(out)
-    _build_data_docs(ctx, docs_dir, checked_at, {b.suite.name for b in batches})
+    ctx.build_data_docs(site_names=["local_site"])
     return out
 
 
-KEPT_RESULTS = 3  # validation results kept per (suite, round), in the GX store and in Data Docs
-
-
-def _build_data_docs(ctx, docs_dir: Path, checked_at: datetime, suites: set[str]) -> None:
-    """Data Docs for this run: the pages of the results it validated, and the index.
-
-    Each run stores one result per batch it validates; Data Docs' index reads every stored result and a
-    full build renders each one again. So all but the newest KEPT_RESULTS per (suite, round) are removed
-    with their pages, and only this run's pages are rendered (all of them when there is no site yet).
-    """
-    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
-
-    store = ctx.validation_results_store
-    stamp = _run_stamp(checked_at)
-    by_batch: dict[tuple[str, str, str], list] = {}
-    for key in store.list_keys():
-        by_batch.setdefault(
-            (key.expectation_suite_identifier.name, key.run_id.run_name, key.batch_identifier), []
-        ).append(key)
-    new = []
-    for keys in by_batch.values():
-        keys.sort(key=lambda k: k.run_id.run_time, reverse=True)
-        new += [k for k in keys if _run_stamp(k.run_id.run_time) == stamp]
-        for key in keys[KEPT_RESULTS:]:
-            store.remove_key(key)
-            _remove_with_empty_folders(
-                docs_dir.joinpath("validations", *key.to_tuple()[:-1]), key.to_tuple()[-1] + ".html"
-            )
-    if not (docs_dir / "index.html").is_file():
-        ctx.build_data_docs(site_names=["local_site"])
-    elif new:
-        pages = [*new, *(ExpectationSuiteIdentifier(name=name) for name in sorted(suites))]
-        ctx.build_data_docs(site_names=["local_site"], resource_identifiers=pages)
-
-
-def _run_stamp(run_time: datetime) -> str:
-    """A run time as GX writes it in the names of its results (microseconds, UTC)."""
-    return run_time.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-
-
-def _remove_with_empty_folders(folder: Path, name: str) -> None:
-    """Remove folder/name, then folder and its parents while they are empty."""
-    (folder / name).unlink(missing_ok=True)
-    with contextlib.suppress(OSError):  # not empty (or gone): stop
-        while folder.name != "validations":
-            folder.rmdir()
-            folder = folder.parent
-
-
-def _previous_results(con: duckdb.DuckDBPyConnection) -> tuple[str, dict[tuple[str, str], tuple[str, list[dict]]]]:
-    """What the models were built from (the code's and the registries' fingerprints of raw.build_state;
-    empty when unknown) and the last stored results per (suite, round) with the input key they were
-    made from."""
-    tables = {(s, t) for s, t in con.execute("select schema_name, table_name from duckdb_tables()").fetchall()}
-    basis = ""
-    if ("raw", "build_state") in tables:
-        code, registries = con.execute("select built_basis, registry_fingerprint from raw.build_state").fetchone()
-        basis = f"{code}|{registries}" if code and registries else ""
-    if not {("raw", "expectation_inputs"), ("dq", "expectation_results")} <= tables or not basis:
-        return basis, {}
-    cur = con.execute(
-        f"""select i.input_key, {", ".join("r." + c for c in RESULT_COLUMNS)}
-            from dq.expectation_results r join raw.expectation_inputs i using (suite, round_id)"""
-    )
-    previous: dict[tuple[str, str], tuple[str, list[dict]]] = {}
-    for key, *values in cur.fetchall():
-        row = dict(zip(RESULT_COLUMNS, values))
-        previous.setdefault((row["suite"], row["round_id"]), (key, []))[1].append(row)
-    return basis, previous
-
-
 def store_results(con: duckdb.DuckDBPyConnection, result: QualityResult) -> None:
-    """Write dq.expectation_results and add failed expectations to dq.issues (source 'expectations').
-
-    raw.expectation_inputs keeps what each (suite, round) read, so the next checkpoint can reuse the
-    results of batches whose inputs did not change.
-    """
+    """Write dq.expectation_results and add failed expectations to dq.issues (source 'expectations')."""
     con.execute("begin")
     try:
         _store(con, result)
@@ -425,14 +315,6 @@ def store_results(con: duckdb.DuckDBPyConnection, result: QualityResult) -> None
 
 
 def _store(con: duckdb.DuckDBPyConnection, result: QualityResult) -> None:
-    con.execute("create or replace table raw.expectation_inputs (suite varchar, round_id varchar, input_key varchar)")
-    if result.input_keys:
-        keys = sorted(result.input_keys.items())
-        insert_columns(
-            con,
-            "raw.expectation_inputs",
-            {"suite": [k[0] for k, _ in keys], "round_id": [k[1] for k, _ in keys], "input_key": [v for _, v in keys]},
-        )
     con.execute(
         """create or replace table dq.expectation_results (round_id varchar, suite varchar, layer varchar,
            expectation varchar, column_name varchar, success boolean, applicable boolean, observed_value varchar,
@@ -445,9 +327,7 @@ def _store(con: duckdb.DuckDBPyConnection, result: QualityResult) -> None:
     )
     for column, text in RESULT_DOCS.items():
         con.execute(f"comment on column dq.expectation_results.{column} is '{text}'")
-    # dq.issues keeps the rows of rounds an incremental build did not rebuild (dbt macro by_round): the
-    # failed expectations of every round are added again from this result, which holds every round
-    con.execute("delete from dq.issues where source = 'expectations'")
+    con.execute("delete from dq.issues where source = 'expectations'")  # a checkpoint run again
     if not result.rows:
         return
     insert_columns(con, "dq.expectation_results", {c: [r[c] for r in result.rows] for c in RESULT_COLUMNS})

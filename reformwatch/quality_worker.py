@@ -39,20 +39,16 @@ class CheckpointWorker(ChildWorker):
         )
         self._result_file = self.scratch / "result.pickle"
 
-    def run(
-        self, work_db: Path, gx_dir: Path, docs_dir: Path, suites: list[Suite] | None = None, reuse: bool = False
-    ) -> QualityResult:
+    def run(self, work_db: Path, gx_dir: Path, docs_dir: Path, suites: list[Suite] | None = None) -> QualityResult:
         """Validate every suite (default: expectations/) for every round; see quality.run_checkpoint."""
-        self.start(work_db, gx_dir, docs_dir, suites, reuse)
+        self.start(work_db, gx_dir, docs_dir, suites)
         return self.result()
 
-    def start(
-        self, work_db: Path, gx_dir: Path, docs_dir: Path, suites: list[Suite] | None = None, reuse: bool = False
-    ) -> None:
+    def start(self, work_db: Path, gx_dir: Path, docs_dir: Path, suites: list[Suite] | None = None) -> None:
         """Send the request; the child validates while this process does other work (reading only)."""
         suites = suites if suites is not None else load_suites()
         try:
-            request = (work_db, gx_dir, docs_dir, suites, self._result_file, reuse)
+            request = (work_db, gx_dir, docs_dir, suites, self._result_file)
             self._proc.stdin.write(pickle.dumps(request))
             self._proc.stdin.close()
         except OSError:  # the child died before it read the request
@@ -87,7 +83,7 @@ def main() -> int:
     os.dup2(2, 1)
     preload()
     try:
-        work_db, gx_dir, docs_dir, suites, out, reuse = pickle.load(sys.stdin.buffer)
+        work_db, gx_dir, docs_dir, suites, out = pickle.load(sys.stdin.buffer)
     except EOFError:  # the parent stopped before the checks (dbt failed): nothing to do
         return 0
 
@@ -96,7 +92,7 @@ def main() -> int:
         signal.write(DONE)
         signal.flush()
 
-    run_checkpoint(work_db, gx_dir, docs_dir, suites, validated, reuse=reuse)
+    run_checkpoint(work_db, gx_dir, docs_dir, suites, validated)
     return 0
 
 

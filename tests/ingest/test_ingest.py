@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from datetime import UTC, datetime
 
 import duckdb
@@ -225,13 +226,9 @@ def test_files_prepared_in_worker_processes_load_as_in_this_process(tmp_path, mo
     assert [r[7] for r in again["files"]] == [r[7] + 10**9 for r in got["2"]["files"]]
 
 
-def test_prep_workers_keep_the_order_and_survive_a_dead_worker(tmp_path):
-    """A worker that dies leaves its chunk, and the ones after it, to this process: nothing is lost."""
-    from reformwatch.file_prep import prepare_chunk
-    from reformwatch.prep_worker import PrepWorkers
-
+def _sample_jobs(tmp_path) -> list[tuple]:
     files = sorted(p.relative_to(SAMPLE_LANDING).as_posix() for p in SAMPLE_LANDING.glob("*/*/*.*"))
-    jobs = [
+    return [
         (
             str(SAMPLE_LANDING),
             [(p, p.split("/")[1], p.rsplit(".", 1)[1]) for p in files[i : i + 4]],
@@ -241,12 +238,30 @@ def test_prep_workers_keep_the_order_and_survive_a_dead_worker(tmp_path):
         )
         for i in range(0, len(files), 4)
     ]
+
+
+def test_prep_workers_prepare_chunks_in_order_as_this_process_does(tmp_path):
+    from reformwatch.file_prep import prepare_chunk
+    from reformwatch.prep_worker import PrepWorkers
+
+    jobs = _sample_jobs(tmp_path)
     here = [prepare_chunk(*job) for job in jobs]
     with PrepWorkers(2) as workers:
-        workers._workers[1]._proc.kill()
         there = list(workers.map(jobs))
     assert [c.files for c in there] == [c.files for c in here] and len(here) == len(jobs) > 4
     assert [sorted(c.streams) for c in there] == [sorted(c.streams) for c in here]
+
+
+def test_a_failed_prep_worker_fails_the_ingest_with_its_reason(tmp_path):
+    """A worker that dies, or whose preparation raises, stops the ingest with the worker's reason: no
+    second path prepares the chunk in this process."""
+    from reformwatch.prep_worker import PrepError, PrepWorkers
+
+    dies = [sys.executable, "-c", "import sys; sys.stderr.write('MemoryError: out of memory'); sys.exit(3)"]
+    with PrepWorkers(2, command=dies) as workers, pytest.raises(PrepError, match="exit 3: MemoryError: out of memory"):
+        list(workers.map(_sample_jobs(tmp_path)))
+    with PrepWorkers(1) as workers, pytest.raises(PrepError, match="TypeError"):
+        list(workers.map([("not", "a", "job")]))
 
 
 def test_landing_snapshot_follows_the_scan_and_keeps_first_seen(tmp_path):

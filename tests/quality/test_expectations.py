@@ -162,25 +162,22 @@ def test_a_run_uses_the_checks_worker_its_caller_started(tmp_path, monkeypatch):
     assert not again.rebuilt and unasked._proc.returncode == 0
 
 
-def test_data_docs_keep_the_newest_results_of_each_suite_and_round(sample, tmp_path):
-    """Every run stores a result per batch; Data Docs' index reads them all. Only the newest
-    KEPT_RESULTS per (suite, round) stay, with their pages; a run renders only its own pages."""
+def test_data_docs_show_the_latest_checkpoint(sample, tmp_path):
+    """Data Docs are built afresh by each checkpoint: one validation page per (suite, round), the latest,
+    and the index links only that one."""
     gx_dir, docs = tmp_path / "gx", tmp_path / "docs"
     suites = [s for s in load_suites() if s.name == "marts_reform_round"]
     pages = docs / "validations" / "marts_reform_round"
-    for runs in range(1, quality.KEPT_RESULTS + 3):
+    seen: list[str] = []
+    for _ in range(2):
         run_checkpoint(sample.work_db, gx_dir, docs, suites=suites)
-        kept = sorted(p.parent.name for p in pages.rglob("*.html"))
-        assert len(kept) == min(runs, quality.KEPT_RESULTS)
-        results = sorted(p.parent.name for p in gx_dir.rglob("validations/marts_reform_round/**/*.json"))
-        assert results == kept  # a page for each stored result, none for a removed one
+        kept = [p.parent.name for p in pages.rglob("*.html")]
+        assert len(kept) == 1 and kept[0] not in seen  # this run's page, not an earlier one
+        seen += kept
         linked = set(
             re.findall(r"validations/marts_reform_round/[^/]+/([0-9T.]+Z)/", (docs / "index.html").read_text())
         )
         assert linked == set(kept)
-    (docs / "index.html").unlink()  # no site: the next run builds the whole site again
-    run_checkpoint(sample.work_db, gx_dir, docs, suites=suites)
-    assert (docs / "index.html").is_file() and len(list(pages.rglob("*.html"))) == quality.KEPT_RESULTS
 
 
 def test_a_check_that_sees_no_data_is_not_applicable_never_passed_or_failed(sample, tmp_path):
@@ -235,40 +232,6 @@ def test_failing_marts_suite_fails_the_run_and_publishes_nothing(tmp_path, monke
     con.close()
     con = duckdb.connect(str(Settings(warehouse=wh).work_db), read_only=True)
     assert rows(con, "select count(*) as n from dq.issues where check_name = 'marts_expectation_failed'")[0]["n"] == 1
-
-
-@pytest.mark.slow
-def test_batches_whose_inputs_did_not_change_reuse_their_results(tmp_path):
-    """A progress resubmission validates the progress suites again (raw and the reform marts); the exam
-    suites keep their results: the exam sheets in force and the exam marts' rows did not change."""
-    from landing_builder import AFTER_DEADLINE, Landing
-
-    land = Landing(tmp_path / "landing").good_round()
-    settings = Settings(landing=land.root, warehouse=tmp_path / "w.duckdb")
-
-    def refresh() -> tuple[list[str], dict]:
-        log: list[str] = []
-        run(settings, parse_as_of(AFTER_DEADLINE), say=log.append)
-        con = duckdb.connect(str(settings.warehouse), read_only=True)
-        got = {
-            (r["suite"], r["expectation"], r["column_name"]): r
-            for r in rows(con, "select * from dq.expectation_results")
-        }
-        con.close()
-        return log, got
-
-    _, first = refresh()
-    land.progress("AAA", "AAA__v2.csv", service_items_online=41)
-    log, second = refresh()
-    assert any("4 suite/round batch(es) reused" in m for m in log)
-    assert first.keys() == second.keys()
-    for key, row in second.items():
-        same = row["checked_at"] == first[key]["checked_at"]
-        assert same == key[0].startswith(("raw_exam_", "marts_exam_")), key
-    fresh = run_checkpoint(settings.work_db, tmp_path / "gx", tmp_path / "docs")  # no reuse: all validated
-    assert _comparable(fresh) == sorted(
-        (tuple((k, v) for k, v in r.items() if k != "checked_at") for r in second.values()), key=repr
-    )
 
 
 def test_each_invariant_is_declared_once():
