@@ -10,6 +10,7 @@ from typing import TextIO
 import duckdb
 
 from . import ops
+from .safe_text import terminal
 
 
 def connect_readonly(warehouse: Path) -> duckdb.DuckDBPyConnection:
@@ -19,16 +20,20 @@ def connect_readonly(warehouse: Path) -> duckdb.DuckDBPyConnection:
 
 
 def print_result(cur: duckdb.DuckDBPyConnection, out: TextIO, as_csv: bool) -> None:
+    """A query's result as a table (values as text: control characters shown escaped), or as CSV (the
+    values as they are, unless the CSV goes to a terminal)."""
     if cur.description is None:
         return
-    cols = [d[0] for d in cur.description]
+    cols = [terminal(d[0]) for d in cur.description]
     rows = cur.fetchall()
     if as_csv:
+        if out.isatty():
+            rows = [[terminal(v) if isinstance(v, str) else v for v in r] for r in rows]
         w = csv.writer(out, lineterminator="\n")
         w.writerow(cols)
         w.writerows(rows)
         return
-    text = [[("NULL" if v is None else str(v)) for v in r] for r in rows]
+    text = [[("NULL" if v is None else terminal(str(v))) for v in r] for r in rows]
     widths = [max([len(c)] + [_width(r[i]) for r in text]) for i, c in enumerate(cols)]
     line = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
     out.write(line + "\n")
@@ -133,7 +138,7 @@ def status(warehouse: Path, work_dir: Path, limit: int = 10, out: TextIO = sys.s
             wcon.close()
     last_error = next((r for r in reversed(runs) if r.get("status") == "failed"), None)
     if last_error:
-        out.write(f"\nlast error ({last_error['started_at'][:19]}): {last_error['error']}\n")
+        out.write(f"\nlast error ({last_error['started_at'][:19]}): {terminal(str(last_error['error']))}\n")
     last = runs[-1]
     if last.get("status") == "failed":
         out.write("\nthe last run FAILED\n")

@@ -25,6 +25,7 @@ import duckdb
 
 from .config import EXPECTATIONS_DIR, connect_work_db
 from .csvload import insert_columns
+from .safe_text import html_values
 
 log = logging.getLogger(__name__)
 
@@ -299,8 +300,22 @@ def run_checkpoint(
     out.docs_index = docs_dir / "index.html"
     if validated:
         validated(out)
+    _values_as_text(ctx)
     ctx.build_data_docs(site_names=["local_site"])
     return out
+
+
+def _values_as_text(ctx) -> None:
+    """HTML-escape the values in the stored results (unexpected and observed values) before Data Docs
+    are built: GX 1.24.1 writes them into its pages as they are, so a submitted `<script>` would run in
+    the reader's browser. Through the store's get and set; dq.expectation_results keeps the values as
+    they were (they are rows, not HTML)."""
+    store = ctx.validation_results_store
+    for key in store.list_keys():
+        result = store.get(key)
+        for r in result.results:
+            r.result = html_values(r.result)
+        store.set(key, result)
 
 
 def store_results(con: duckdb.DuckDBPyConnection, result: QualityResult) -> None:

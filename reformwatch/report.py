@@ -21,6 +21,8 @@ import duckdb
 from . import charts
 from .config import connect_quietly, connect_work_db
 from .csvload import sql_str
+from .safe_text import markdown as md_text
+from .safe_text import unmarkdown
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +98,24 @@ class Bulletin:
     charts: dict[str, str]
 
 
+# Columns whose values come from submissions or registries: escaped for Markdown (safe_text.markdown)
+# as they are read, so the bulletin shows them as text, never as a link, an image or HTML.
+SUBMITTED_TEXT = frozenset({"unit_code", "unit_name", "absence_reason", "file_path", "source_file", "detail"})
+
+
 class _Q:
     def __init__(self, con: duckdb.DuckDBPyConnection):
         self.con = con
 
     def rows(self, sql: str, params: list | None = None) -> list[dict]:
+        """Rows as dicts; the SUBMITTED_TEXT columns' values escaped for Markdown."""
         cur = self.con.execute(sql, params or [])
         cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r)) for r in cur.fetchall()]
+        text = [i for i, c in enumerate(cols) if c in SUBMITTED_TEXT]
+        rows = cur.fetchall()
+        if text:
+            rows = [tuple(md_text(v) if i in text and isinstance(v, str) else v for i, v in enumerate(r)) for r in rows]
+        return [dict(zip(cols, r)) for r in rows]
 
     def one(self, sql: str, params: list | None = None) -> dict:
         got = self.rows(sql, params)
@@ -195,7 +207,7 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
     prev_units = bool(previous) and q.count("select 1 from marts.exam_unit_round where round_id = ?", [previous]) > 0
 
     md: list[str] = []
-    md.append(f"# 督导情况通报:{title}")
+    md.append(f"# 督导情况通报:{md_text(title)}")
     md.append("")
     md.append(
         f"> 轮次 `{round_id}`。本通报由 reformwatch 根据数据仓库中的汇总数据自动生成,"
@@ -406,10 +418,10 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
         fixed = ""
         current = in_force.get(code)
         if source == "progress" and current and path and current["source_file"] != path:
-            fixed = f";已由 `{current['source_file'].rsplit('/', 1)[-1]}` 更正"
+            fixed = f";已由 {current['source_file'].rsplit('/', 1)[-1]} 更正"
         rows_text = f"({n} 行)" if n > 1 else ""
         md.append(
-            f"- {name}:{KIND_ZH.get(source, source)} `{path or '—'}` {CHECK_ZH.get(check, check)}{rows_text}{fixed}"
+            f"- {name}:{KIND_ZH.get(source, source)} {path or '—'} {CHECK_ZH.get(check, check)}{rows_text}{fixed}"
         )
     if len(grouped) > 2 * LIST_MAX:
         md.append(f"- 其余 {len(grouped) - 2 * LIST_MAX} 项见 `dq.issues`")
@@ -437,7 +449,7 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
         )
         svgs["unit_avg"] = charts.hbar(
             "各单位平均成绩(按名次)",
-            [(u["unit_name"], u["avg_score"]) for u in shown],
+            [(unmarkdown(u["unit_name"]), u["avg_score"]) for u in shown],
             max_value=full_marks,
             lines=[(er["avg_score"], f"总平均 {num(er['avg_score'])}")] if er["avg_score"] is not None else [],
         )
@@ -445,7 +457,7 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
         svgs["online"] = charts.hbar(
             "各单位政务服务事项网上可办率",
             [
-                (r["unit_name"], r["online_rate"] or 0.0)
+                (unmarkdown(r["unit_name"]), r["online_rate"] or 0.0)
                 for r in q.head_and_tail(reform, "coalesce(online_rate, 0) desc, unit_code", [round_id])[0]
             ],
             max_value=1.0,
@@ -461,7 +473,7 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
         changed, more = q.head_and_tail(changes, by_rank, [round_id, previous])
         if more:  # a national round: only the biggest rises and falls
             changed = q.head_and_tail(changes, f"delta desc, {by_rank}", [round_id, previous])[0]
-        deltas = [(d["unit_name"], d["delta"]) for d in changed]
+        deltas = [(unmarkdown(d["unit_name"]), d["delta"]) for d in changed]
         span = max((abs(d) for _, d in deltas), default=1) or 1
         svgs["change"] = charts.hbar(
             f"平均成绩较上一轮变化({previous} → {round_id})",

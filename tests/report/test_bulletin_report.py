@@ -149,10 +149,9 @@ def test_data_quality_section(report):
     section = md.split("## 三、数据报送质量", 1)[1]
     late = re.search(r"逾期报送\(共 (\d+) 项\):(.*)。", section)
     assert "省旅游委" in late.group(2) and "省煤管局" in late.group(2)
-    assert re.search(
-        r"省住建厅:工作进展报表 `2018-R1/progress/HOUSING.csv` 网上可办事项数大于政务服务事项总数;已由 "
-        r"`HOUSING__v2.csv` 更正",
-        section,
+    assert (
+        r"省住建厅:工作进展报表 2018-R1/progress/HOUSING.csv 网上可办事项数大于政务服务事项总数;已由 "
+        r"HOUSING\_\_v2.csv 更正" in section  # submitted names escaped for Markdown (safe_text.markdown)
     )
 
 
