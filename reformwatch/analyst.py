@@ -62,12 +62,19 @@ def run_sql(warehouse: Path, query: str, out: TextIO = sys.stdout, as_csv: bool 
         con.close()
 
 
+SHELL_HELP = """SQL statements end with ';' and may span lines. The warehouse is read-only.
+  .tables   the tables, with what each holds
+  .help     this text
+  .quit     leave (also .exit, \\q or Ctrl-D)
+Start with: select * from marts.reform_round;  select * from dq.issues limit 20;"""
+
+
 def shell(warehouse: Path, as_csv: bool = False) -> int:
     """A small interactive read-only SQL shell (statements end with ';', .quit or Ctrl-D leaves)."""
     import readline  # noqa: F401  (line editing and history for input())
 
     con = connect_readonly(warehouse)
-    print(f"reformwatch sql: {warehouse} (read-only). Tables: .tables  Leave: .quit or Ctrl-D")
+    print(f"reformwatch sql: {warehouse} (read-only). Help: .help  Leave: .quit or Ctrl-D")
     buf: list[str] = []
     try:
         while True:
@@ -78,6 +85,9 @@ def shell(warehouse: Path, as_csv: bool = False) -> int:
                 return 0
             if not buf and line.strip() in (".quit", ".exit", "\\q"):
                 return 0
+            if not buf and line.strip() == ".help":
+                print(SHELL_HELP)
+                continue
             if not buf and line.strip() == ".tables":
                 line = "select schema_name || '.' || table_name as table_name, comment from duckdb_tables() order by 1;"
             buf.append(line)
@@ -103,7 +113,8 @@ def status(warehouse: Path, work_dir: Path, limit: int = 10, out: TextIO = sys.s
         ops.write_runs_table(con, "ops", runs[-limit:])
         print_result(
             con.execute(
-                """select strftime(started_at, '%Y-%m-%d %H:%M:%S') as started, trigger, status, rebuilt,
+                """select strftime(timezone('Asia/Shanghai', started_at), '%Y-%m-%d %H:%M:%S') as started_shanghai,
+                          trigger, status, rebuilt,
                           files_seen as files, files_loaded as loaded, files_rejected as rejected,
                           rows_loaded as rows, issues_error as errors, issues_warning as warnings,
                           round(duration_s, 1) as seconds
@@ -138,7 +149,7 @@ def status(warehouse: Path, work_dir: Path, limit: int = 10, out: TextIO = sys.s
             wcon.close()
     last_error = next((r for r in reversed(runs) if r.get("status") == "failed"), None)
     if last_error:
-        out.write(f"\nlast error ({last_error['started_at'][:19]}): {terminal(str(last_error['error']))}\n")
+        out.write(f"\nlast error (started {last_error['started_at'][:19]} UTC): {terminal(str(last_error['error']))}\n")
     last = runs[-1]
     if last.get("status") == "failed":
         out.write("\nthe last run FAILED\n")

@@ -53,16 +53,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(
         "\nsummary\n"
         f"  rounds      {s.rounds}\n"
-        f"  units       {s.units} with a valid progress return\n"
-        f"  examinees   {s.examinees}\n"
         f"  issues      {errors} error(s), {warnings} warning(s)   (select * from dq.issues)\n"
         f"  warehouse   {s.warehouse.resolve()}\n"
         f"  as of       {s.as_of.isoformat(timespec='seconds')}"
         + (f"\n  data docs   {s.data_docs}" if s.data_docs else "")
         + "".join(f"\n  bulletin    {settings.reports_dir / r / 'bulletin.html'}" for r in s.reports)
     )
+    if s.headlines:
+        print("  by round (units and examinees with valid results)")
     for line in s.headlines:
-        print(f"  {line}")
+        print(f"    {line}")
     return 0
 
 

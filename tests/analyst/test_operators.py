@@ -42,6 +42,39 @@ def test_sql_prints_the_count_and_csv(warehouse):
     assert out.stdout.splitlines() == ["unit_code", "LJBANK", "FDA"]
 
 
+def test_the_interactive_shell_answers_help_and_tables(warehouse):
+    """`reformwatch sql` on a terminal: .help explains, .tables lists every table on one line each (a
+    comment's line breaks are written as \\n), a statement may span lines, .quit leaves."""
+    import pty
+    import select
+
+    parent, child = pty.openpty()
+    proc = subprocess.Popen([str(EXE), "sql", "--warehouse", str(warehouse)], stdin=child, stdout=child, stderr=child)
+    os.close(child)
+    for line in (".help", ".tables", "select count(*) as n", "from marts.exam_unit_round;", ".quit"):
+        os.write(parent, (line + "\n").encode())
+    out = b""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([parent], [], [], 1)
+        if ready:
+            try:
+                chunk = os.read(parent, 65536)
+            except OSError:  # the shell has exited and closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        elif proc.poll() is not None:
+            break
+    assert proc.wait(30) == 0
+    text = out.decode(errors="replace").replace("\r\n", "\n")
+    assert ".tables   the tables" in text and "Start with:" in text
+    listed = [ln for ln in text.splitlines() if ln.startswith("| marts.") or ln.startswith("| dq.")]
+    assert any(ln.startswith("| marts.reform_round ") for ln in listed) and all(ln.endswith(" |") for ln in listed)
+    assert "| 18 |" in text
+
+
 def test_sql_is_read_only(warehouse):
     out = cli("sql", "--warehouse", str(warehouse), "delete from marts.exam_round")
     assert out.returncode == 1 and "read-only" in out.stderr.lower()

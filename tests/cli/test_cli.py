@@ -53,7 +53,13 @@ def test_run_prints_progress_and_summary_with_env_defaults(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert "ingest:" in out.stdout and "build:" in out.stdout
-    for word in ("rounds      1", "examinees   15", "0 error(s), 0 warning(s)", str(wh)):
+    for word in (
+        "rounds      1",
+        "    2024-R1: 3/3 units reported",
+        "; 15 examinees",
+        "0 error(s), 0 warning(s)",
+        str(wh),
+    ):
         assert word in out.stdout
     assert wh.is_file()
     again = cli(
