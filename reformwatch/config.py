@@ -39,6 +39,20 @@ def connect_work_db(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyCo
     return con
 
 
+def published_storage_version() -> str:
+    """The DuckDB storage format of the published files ($REFORMWATCH_STORAGE_VERSION, default v1.2.0):
+    analysts' clients read a file of their version's format or older, and DuckDB 1.x clients (the CLI,
+    DBeaver's and R's drivers) cannot open DuckDB 2.0's own format."""
+    return os.environ.get("REFORMWATCH_STORAGE_VERSION", "v1.2.0").strip()
+
+
+def attach_published(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> None:
+    """Attach a published file (new or existing) for writing, in the published storage format."""
+    quoted = "'" + str(path).replace("'", "''") + "'"
+    version = published_storage_version().replace("'", "''")
+    con.execute(f"attach {quoted} as {alias} (read_only false, storage_version '{version}')")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where things live and the run's tunables."""

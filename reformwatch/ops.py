@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from .config import connect_quietly
+from .config import attach_published, connect_quietly
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +102,12 @@ def republish_history(warehouse: Path, work_dir: Path) -> None:
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     if warehouse.is_file():
         shutil.copyfile(warehouse, tmp)
-    con = connect_quietly(tmp)
+    con = connect_quietly(":memory:")
     try:
-        write_runs_table(con, "ops", read_runs(work_dir))
+        attach_published(con, tmp, "published")
+        write_runs_table(con, "published.ops", read_runs(work_dir))
+        con.execute("checkpoint published")
+        con.execute("detach published")
     finally:
         con.close()
     os.replace(tmp, warehouse)

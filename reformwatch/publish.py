@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from .config import connect_quietly
+from .config import attach_published, connect_quietly
 from .csvload import sql_str
 
 log = logging.getLogger(__name__)
@@ -207,7 +207,7 @@ def _attached(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> Iterato
     into the file itself (it is then copied or renamed without a WAL) and the file is synced."""
     committed = False
     try:
-        con.execute(f"attach {sql_str(str(path))} as {alias} (read_only false)")  # con may be read-only
+        attach_published(con, path, alias)  # con may be read-only
         con.execute("begin")
         yield
         con.execute("commit")
