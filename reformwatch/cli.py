@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import Settings
+from .safe_text import terminal
 
 log = logging.getLogger("reformwatch")
 
@@ -171,6 +172,29 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from .report import CHECK_ZH
+    from .submission_check import CheckError, check
+
+    settings = _settings(args)
+    files = [Path(f) for f in args.files]
+    try:
+        problems = check(files, settings.landing, args.round, args.kind)
+    except CheckError as e:
+        print(f"reformwatch check: error: {e}", file=sys.stderr)
+        return 2
+    for f in files:
+        mine = [p for p in problems if p.file == str(f)]
+        errors = [p for p in mine if p.severity == "error"]
+        verdict = "被退回 / would be rejected" if errors else "可以报送 / would be accepted"
+        print(f"{f}: {verdict}" + (f" ({len(errors)} error(s), {len(mine) - len(errors)} warning(s))" if mine else ""))
+        for p in mine:
+            where = f"row {p.row}" if p.row is not None else "file"
+            label = CHECK_ZH.get(p.check_name, p.check_name)
+            print(f"  {p.severity:<7} {where:<8} {label} ({p.check_name}): {terminal(p.detail)}")
+    return 1 if any(p.severity == "error" for p in problems) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="reformwatch",
@@ -245,6 +269,29 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--port", type=int, default=8081, help="port to serve on (default 8081; 0 = any free port)")
     d.add_argument("--no-serve", action="store_true", help="only generate; print where index.html is")
     d.set_defaults(func=cmd_docs)
+
+    ck = sub.add_parser(
+        "check",
+        help="check submission files before they land, with the pipeline's own checks (nothing is written)",
+        description="Check each FILE as the pipeline would: its name, encoding, header, rows and values, "
+        "against the registries of the landing zone (units.csv, rounds.csv, the round's scope.csv). Nothing "
+        "is written to the landing zone, the warehouse or the reports. Exit 0 when every file would be "
+        "accepted (warnings are listed), 1 when a file or row has an error (listed with what to fix), 2 "
+        "when the check cannot run.",
+    )
+    ck.add_argument("files", nargs="+", metavar="FILE", help="progress returns or exam sheets (.csv or .xlsx)")
+    ck.add_argument("--landing", metavar="DIR", help="landing zone with the registries (default: as for run)")
+    ck.add_argument(
+        "--round",
+        metavar="ROUND_ID",
+        help="the round (default: the FILE's folder <round>/<kind>/ if it has one, else the latest deadline)",
+    )
+    ck.add_argument(
+        "--kind",
+        choices=["progress", "exam"],
+        help="the kind of file (default: its folder, else exam when its header names examinee_id)",
+    )
+    ck.set_defaults(func=cmd_check)
 
     sy = sub.add_parser(
         "synth",
