@@ -195,6 +195,20 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if any(p.severity == "error" for p in problems) else 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import ExportError, export
+
+    settings = _settings(args)
+    try:
+        written = export(settings.analyst_warehouse, Path(args.out), args.format, args.round)
+    except ExportError as e:
+        print(f"reformwatch export: error: {e}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="reformwatch",
@@ -292,6 +306,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="the kind of file (default: its folder, else exam when its header names examinee_id)",
     )
     ck.set_defaults(func=cmd_check)
+
+    ex = sub.add_parser(
+        "export",
+        help="write the analysts' tables (marts, dq.issues) as xlsx, csv or parquet for Excel and BI tools",
+        description="Export the analysts' copy of the warehouse (every mart and dq.issues; no individual's "
+        "data) of one round or of all: xlsx (one sheet per table, Chinese column headers from the data "
+        "dictionary, times in Shanghai time), csv (one UTF-8 file with BOM per table) or parquet. Text that "
+        "a spreadsheet would run as a formula is written as text.",
+    )
+    ex.add_argument("--round", metavar="ROUND_ID", help="the round (default: every round)")
+    ex.add_argument("--format", choices=["xlsx", "csv", "parquet"], default="xlsx", help="(default: xlsx)")
+    ex.add_argument("--out", required=True, metavar="DIR", help="folder to write into (created if missing)")
+    ex.add_argument("--warehouse", metavar="FILE", help="published warehouse (default: as for run)")
+    ex.set_defaults(func=cmd_export)
 
     sy = sub.add_parser(
         "synth",
