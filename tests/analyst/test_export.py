@@ -60,10 +60,9 @@ def test_xlsx_has_a_sheet_per_table_with_chinese_headers_and_the_analysts_figure
     sheet = [[c.value for c in row] for row in wb["exam_unit_round"].iter_rows(min_row=2)]
     expected = analyst_rows(warehouse, "marts.exam_unit_round")
     assert len(sheet) == len(expected) and [r[1] for r in sheet] == [r[1] for r in expected]
-    names = [
-        c for c in wb["exam_unit_round"].iter_rows(min_row=2) for c in c if c.value == '=HYPERLINK("http://x","y")'
-    ]
-    assert names and all(c.data_type == "s" for c in names)  # text, never a formula
+    rows = wb["exam_unit_round"].iter_rows(min_row=2)
+    names = [cell for row in rows for cell in row if cell.value == '=HYPERLINK("http://x","y")']
+    assert names and all(cell.data_type == "s" for cell in names)  # text, never a formula
 
 
 def test_csv_and_parquet_hold_the_analysts_tables_and_no_examinee(published, tmp_path):
