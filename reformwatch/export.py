@@ -21,9 +21,10 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
+from .safe_text import spreadsheet
+
 FORMATS = ("xlsx", "csv", "parquet")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _CHINESE = re.compile(r"[\u3400-\u9fff\uf900-\ufaff][\u3400-\u9fff\uf900-\ufaff、/]*")
 
 
@@ -45,11 +46,6 @@ def chinese_header(column: str, comment: str | None) -> str:
     name, e.g. 平均分 (avg_score); its name alone when the description has no Chinese."""
     found = _CHINESE.search(comment or "")
     return f"{found.group(0)} ({column})" if found else column
-
-
-def _spreadsheet_text(value: object) -> object:
-    """A CSV cell: text that starts like a formula gets an apostrophe first; other values as they are."""
-    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
 
 
 def export(analyst_file: Path, out_dir: Path, fmt: str, round_id: str | None = None) -> list[Path]:
@@ -79,7 +75,7 @@ def export(analyst_file: Path, out_dir: Path, fmt: str, round_id: str | None = N
                     w = csv.writer(f)
                     w.writerow([d[0] for d in cur.description])
                     while batch := cur.fetchmany(10_000):
-                        w.writerows([[_spreadsheet_text(v) for v in row] for row in batch])
+                        w.writerows([[spreadsheet(v) for v in row] for row in batch])
             written.append(path)
         return written
     finally:

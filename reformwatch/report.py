@@ -7,6 +7,8 @@ in the bulletin. Per-unit feedback files hold only that unit's own examinees (fr
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import logging
 import os
 import shutil
@@ -22,7 +24,7 @@ from . import charts
 from .config import connect_quietly, connect_work_db
 from .csvload import sql_str
 from .safe_text import markdown as md_text
-from .safe_text import unmarkdown
+from .safe_text import spreadsheet, unmarkdown
 
 log = logging.getLogger(__name__)
 
@@ -559,16 +561,11 @@ def _write_file(path: str, text: str | bytes) -> None:
         os.close(fd)
 
 
-FEEDBACK_HEADER = (
-    "examinee_id",
-    "rank_level",
-    "status",
-    "score",
-    "passed",
-    "excellent",
-    "absence_reason",
-    "discipline_incident",
-)
+# The unit feedback file's columns, in Chinese for the units' clerks: examinee_id, rank_level, status,
+# score, passed, excellent, absence_reason, discipline_incident. UTF-8 with a byte order mark, so that
+# Excel on Chinese Windows reads it.
+FEEDBACK_HEADER = ("考生编号", "职级", "参考状态", "成绩", "是否及格", "是否优秀", "缺考原因", "是否违纪")
+BOM = "\ufeff"
 
 
 def _neutral(col: str) -> str:
@@ -631,10 +628,10 @@ def write_unit_feedback(
         "coalesce(r.rank_level, '')",  # one of the contract's three levels, or none
         "case r.status when 'attended' then '参考' else '缺考' end",
         "coalesce(r.score::varchar, '')",
-        "case when r.status = 'attended' then (r.score >= r.pass_mark)::varchar else '' end",
-        "case when r.status = 'attended' then (r.score >= r.excellent_mark)::varchar else '' end",
+        "case when r.status <> 'attended' then '' when r.score >= r.pass_mark then '是' else '否' end",
+        "case when r.status <> 'attended' then '' when r.score >= r.excellent_mark then '是' else '否' end",
         _text_cell("r.absence_reason"),
-        "(r.discipline_note is not null)::varchar",
+        "case when r.discipline_note is not null then '是' else '否' end",
     ]
     con = connect_work_db(work_db, read_only=True)
     written = 0
@@ -677,7 +674,7 @@ def write_unit_feedback(
         con.execute("insert into changed select unnest(?)", [changed])
         # list(... order by) and array_to_string cost less CPU than string_agg(... order by); the text comes
         # as UTF-8 bytes (encode), not decoded into a Python str and encoded again for the file
-        query = f"""select unit_code, encode({sql_str(",".join(FEEDBACK_HEADER))} || chr(10)
+        query = f"""select unit_code, encode({sql_str(BOM + ",".join(FEEDBACK_HEADER))} || chr(10)
                        || array_to_string(list(concat_ws(',', {", ".join(cells)}) order by row_number), chr(10))
                        || chr(10))
                 from {feedback} r semi join changed using (unit_code)
@@ -830,7 +827,52 @@ def write_report(warehouse: Path, round_id: str, reports_dir: Path, work_db: Pat
     _write_atomic(out / "bulletin.html", bulletin.html)
     if work_db and work_db.is_file():
         write_unit_feedback(work_db, round_id, out / "units")
+    write_unit_issues(warehouse, round_id, out / "issues")
     return out / "bulletin.html"
+
+
+ISSUES_HEADER = ("严重程度", "问题", "检查项", "文件", "行号", "说明及处理办法")
+SEVERITY_ZH = {"error": "错误(未采用)", "warning": "提示(已采用)"}
+
+
+def write_unit_issues(warehouse: Path, round_id: str, out_dir: Path) -> int:
+    """reports/<round>/issues/<unit>.csv: each unit's own issues of the round (dq.issues), with what to fix,
+    for its clerk: UTF-8 with a byte order mark, Chinese headers, text that a spreadsheet would run as a
+    formula written as text. Units without issues get no file (an old one is removed). Issues that name
+    no unit (a file whose name is not the contract's) are in the bulletin only. Returns the files written."""
+    con = connect_quietly(warehouse, read_only=True)
+    try:
+        rows = con.execute(
+            """select unit_code, severity, check_name, file_path, row_number, detail from dq.issues
+               where round_id = ? and unit_code is not null
+               order by unit_code, severity, file_path nulls first, row_number nulls first, check_name""",
+            [round_id],
+        ).fetchall()
+    finally:
+        con.close()
+    by_unit: dict[str, list[tuple]] = {}
+    for unit, *rest in rows:
+        by_unit.setdefault(unit, []).append(rest)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("*.csv"):
+        if old.stem not in by_unit:
+            old.unlink()
+    for unit, issues in by_unit.items():
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(ISSUES_HEADER)
+        for severity, check, path, row, detail in issues:
+            cells = (
+                SEVERITY_ZH.get(severity, severity),
+                CHECK_ZH.get(check, check),
+                check,
+                path or "",
+                row or "",
+                detail,
+            )
+            w.writerow([spreadsheet(c) for c in cells])
+        _write_atomic(out_dir / f"{unit}.csv", (BOM + buf.getvalue()).encode("utf-8"))
+    return len(by_unit)
 
 
 def round_digests(warehouse: Path) -> dict[str, str]:

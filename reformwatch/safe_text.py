@@ -1,8 +1,7 @@
 """Submitted values shown as text, wherever they appear: a terminal, Markdown, HTML.
 
 Units write these values (names, statuses, reasons, notes, file names); they must never become markup,
-a link, a formula or a terminal control sequence for the people who read the results. (Spreadsheet
-cells: report._text_cell.)
+a link, a formula or a terminal control sequence for the people who read the results.
 """
 
 from __future__ import annotations
@@ -55,3 +54,13 @@ def html_values(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {k: html_values(v) for k, v in obj.items()}
     return obj
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # OWASP: what makes a spreadsheet cell a formula
+
+
+def spreadsheet(value: object) -> object:
+    """A CSV cell for people who open it in Excel: text that starts like a formula gets an apostrophe
+    first, so Excel shows it as text and never evaluates it (OWASP's CSV injection guidance); other
+    values as they are. (The unit feedback files do the same in SQL: report._neutral.)"""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value

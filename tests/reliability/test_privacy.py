@@ -86,5 +86,7 @@ def test_ids_only_in_raw_and_unit_files(tmp_path):
     con.close()
     assert schemas == {"marts", "dq"}
 
-    unit_file = list(csv.DictReader((tmp_path / "reports" / "2024-R1" / "units" / "AAA.csv").open(encoding="utf-8")))
-    assert {r["examinee_id"] for r in unit_file} == {f"AAA00{i}" for i in range(1, 5)}
+    unit_file = list(
+        csv.DictReader((tmp_path / "reports" / "2024-R1" / "units" / "AAA.csv").open(encoding="utf-8-sig"))
+    )
+    assert {r["考生编号"] for r in unit_file} == {f"AAA00{i}" for i in range(1, 5)}

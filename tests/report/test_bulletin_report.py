@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from landing_builder import Landing, exam_rows, run_pipeline
+from landing_builder import Landing, exam_rows, issues, run_pipeline
 
 from reformwatch.config import SAMPLE_LANDING, Settings
 from reformwatch.report import (
@@ -27,7 +27,7 @@ from reformwatch.report import (
 )
 
 
-def read_csv(path: Path, encoding: str = "utf-8") -> list[dict]:
+def read_csv(path: Path, encoding: str = "utf-8-sig") -> list[dict]:
     return list(csv.DictReader(Path(path).read_text(encoding=encoding).splitlines()))
 
 
@@ -180,7 +180,7 @@ def test_each_unit_file_holds_exactly_its_examinees(report):
         landed = SAMPLE_LANDING / "2018-R1" / "exam" / f"{unit}.csv"
         enc = "gb18030" if unit == "COAL" else "utf-8-sig"
         want = sorted(r["examinee_id"] for r in read_csv(landed, enc))
-        got = sorted(r["examinee_id"] for r in read_csv(f))
+        got = sorted(r["考生编号"] for r in read_csv(f))
         assert got == want, unit
 
 
@@ -262,12 +262,43 @@ def test_unit_file_neutralises_formula_cells(tmp_path):
     rows[1].update(status="缺考", score="", absence_reason="@SUM(1+1)")
     land.exam("AAA", rows=rows)
     run_pipeline(land.root, tmp_path / "w.duckdb").close()
-    got = list(
-        csv.DictReader(
-            Path(tmp_path / "reports" / "2024-R1" / "units" / "AAA.csv").read_text(encoding="utf-8").splitlines()
-        )
+    unit_file = tmp_path / "reports" / "2024-R1" / "units" / "AAA.csv"
+    assert unit_file.read_bytes().startswith(b"\xef\xbb\xbf")  # a BOM: Excel on Chinese Windows reads UTF-8
+    got = read_csv(unit_file)
+    assert list(got[0]) == ["考生编号", "职级", "参考状态", "成绩", "是否及格", "是否优秀", "缺考原因", "是否违纪"]
+    assert got[0]["考生编号"].startswith("'=") and got[1]["缺考原因"] == "'@SUM(1+1)"
+
+
+@pytest.mark.slow
+def test_each_unit_gets_its_own_issues_with_what_to_fix(tmp_path):
+    """reports/<round>/issues/<unit>.csv: the unit's issues of the round, in Chinese with the file, the
+    row and the fix; never another unit's; no file for a unit without issues."""
+    land = Landing(tmp_path / "landing").good_round()
+    rows = exam_rows("AAA")
+    rows[2].update(score="九十")
+    land.exam("AAA", "AAA__v2.csv", rows=rows)
+    land.progress("BBB", "BBB__v2.csv", service_items_online=150)  # more than the total
+    con = run_pipeline(land.root, tmp_path / "w.duckdb")
+    expected = {
+        u: {(i["check_name"], i["file_path"], i["row_number"]) for i in issues(con) if i["unit_code"] == u}
+        for u in ("AAA", "BBB")
+    }
+    con.close()
+    folder = tmp_path / "reports" / "2024-R1" / "issues"
+    assert sorted(p.name for p in folder.iterdir()) == ["AAA.csv", "BBB.csv"]
+    for unit in ("AAA", "BBB"):
+        got = read_csv(folder / f"{unit}.csv")
+        assert list(got[0]) == ["严重程度", "问题", "检查项", "文件", "行号", "说明及处理办法"]
+        assert {(r["检查项"], r["文件"], int(r["行号"]) if r["行号"] else None) for r in got} == expected[unit]
+        assert all(r["文件"].startswith("2024-R1/") and unit in r["文件"] for r in got)
+    aaa = read_csv(folder / "AAA.csv")
+    assert any(
+        r["问题"] == "数值无效" and r["严重程度"].startswith("错误") and "九十" in r["说明及处理办法"] for r in aaa
     )
-    assert got[0]["examinee_id"].startswith("'=") and got[1]["absence_reason"] == "'@SUM(1+1)"
+
+    (land.root / "2024-R1" / "exam" / "AAA__v2.csv").unlink()  # the unit's issues are gone: so is its file
+    run_pipeline(land.root, tmp_path / "w.duckdb").close()
+    assert sorted(p.name for p in folder.iterdir()) == ["BBB.csv"]
 
 
 @pytest.mark.slow
@@ -281,7 +312,7 @@ def test_only_the_resubmitting_units_feedback_file_is_rewritten(tmp_path, monkey
     after = {p.name: (p.stat().st_mtime_ns, p.read_text()) for p in units_dir.glob("*.csv")}
     assert after.keys() == before.keys() and len(after) > 1
     assert [name for name in after if after[name] != before[name]] == ["BBB.csv"]
-    assert "50.0,false,false" in after["BBB.csv"][1]
+    assert "50.0,否,否" in after["BBB.csv"][1]
 
     work_db = Settings(warehouse=tmp_path / "w.duckdb").work_db
     assert write_unit_feedback(work_db, "2024-R1", units_dir) == 0  # nothing changed: nothing written
@@ -363,11 +394,7 @@ def test_unit_feedback_written_ahead_is_renamed_into_place_only_while_current(tm
     prepared_rounds.clear()  # a run with the round's files in place writes nothing ahead
     land.exam("BBB", "BBB__v2.csv", rows=exam_rows("BBB", scores=[50, 60, 70, 80, 90]))
     run_pipeline(land.root, tmp_path / "w.duckdb").close()
-    assert prepared_rounds == [[]] and "50.0,false,false" in (units_dir / "BBB.csv").read_text()
-    prepared_rounds.clear()  # no exam file changed: the exam models are kept, nothing is looked up ahead
-    land.progress("AAA", "AAA__v2.csv")
-    run_pipeline(land.root, tmp_path / "w.duckdb").close()
-    assert prepared_rounds == []
+    assert prepared_rounds == [[]] and "50.0,否,否" in (units_dir / "BBB.csv").read_text()
 
 
 @pytest.mark.slow
