@@ -11,6 +11,7 @@ import csv
 import io
 import logging
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -484,8 +485,29 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
             max_value=span,
             fmt=lambda v: f"{v:+.1f}",
         )
-    markdown = "\n".join(md)
+    markdown = "\n".join(zh_punctuation(line) for line in md)
     return Bulletin(round_id, markdown, _html(title, markdown, svgs), svgs)
+
+
+_HALF_TO_FULL = {"(": "（", ")": "）", ";": "；", ",": "，", ":": "："}
+
+
+def zh_punctuation(line: str) -> str:
+    """A prose line of the bulletin with Chinese (full-width) punctuation, as an official document has
+    it: （）；，： for the half-width ones. Kept as they are: table rows, chart and image lines, code spans
+    (round ids, table names), and a comma or colon between two digits (18:00, 3,300)."""
+    if line.startswith(("|", "![", "[[chart:")):
+        return line
+
+    def full(m: re.Match[str]) -> str:
+        ch, text, at = m.group(0), m.string, m.start()
+        between_digits = 0 < at < len(text) - 1 and text[at - 1].isdigit() and text[at + 1].isdigit()
+        return ch if ch in ",:" and between_digits else _HALF_TO_FULL[ch]
+
+    parts = line.split("`")
+    for i in range(0, len(parts), 2):  # outside code spans
+        parts[i] = re.sub(r"[(),:;]", full, parts[i])
+    return "`".join(parts)
 
 
 def _chart_md(markdown: str, svgs: dict[str, str]) -> str:

@@ -54,7 +54,7 @@ def test_exam_overall_figures(report):
     er = PUBLISHED["exam_round"]
     lv = PUBLISHED["exam_level_round"]
     got = numbers(
-        r"(\d+) 家单位的 (\d+) 名干部参加考试\(厅级 (\d+) 人、处级 (\d+) 人、科级 (\d+) 人\),缺考 (\d+) 人", md
+        r"(\d+) 家单位的 (\d+) 名干部参加考试（厅级 (\d+) 人、处级 (\d+) 人、科级 (\d+) 人），缺考 (\d+) 人", md
     )
     assert got == [
         er["units"],
@@ -64,31 +64,31 @@ def test_exam_overall_figures(report):
         lv["科级"]["examinees"],
         er["absent"],
     ]
-    assert re.search(r"缺考 1 人\(省交通厅 1 人:病假\)", md)
-    assert numbers(r"干部总数\(\d+ 人\)的 ([\d.]+)%", md) == [er["participation_rate_pct"]]
-    got = numbers(r"平均成绩 ([\d.]+) 分,及格率 ([\d.]+)%,优秀率\(90 分及以上\)([\d.]+)%,满分率 ([\d.]+)%", md)
+    assert re.search(r"缺考 1 人（省交通厅 1 人：病假）", md)
+    assert numbers(r"干部总数（\d+ 人）的 ([\d.]+)%", md) == [er["participation_rate_pct"]]
+    got = numbers(r"平均成绩 ([\d.]+) 分，及格率 ([\d.]+)%，优秀率（90 分及以上）([\d.]+)%，满分率 ([\d.]+)%", md)
     assert got == [er["avg_score"], er["pass_rate_pct"], er["excellent_rate_pct"], er["full_score_rate_pct"]]
 
 
 def unit_triples(text: str) -> list[list]:
     return [
         [name, float(a), float(e)]
-        for name, a, e in re.findall(r"([^、:()]+)\(平均 ([\d.]+) 分,优秀率 ([\d.]+)%\)", text)
+        for name, a, e in re.findall(r"([^、：（）]+)（平均 ([\d.]+) 分，优秀率 ([\d.]+)%）", text)
     ]
 
 
 def test_top_and_bottom_three(report):
     _, md, _ = report
-    top = re.search(r"成绩排在前三位的是:(.*)。", md).group(1)
-    bottom = re.search(r"成绩排在后三位的是:(.*)。", md).group(1)
+    top = re.search(r"成绩排在前三位的是：(.*)。", md).group(1)
+    bottom = re.search(r"成绩排在后三位的是：(.*)。", md).group(1)
     assert unit_triples(top) == [[NAMES[c], a, e] for c, a, e in PUBLISHED["exam_unit_top3"]]
     assert unit_triples(bottom) == [[NAMES[c], a, e] for c, a, e in PUBLISHED["exam_unit_bottom3"]]
 
 
 def listed(md: str, pattern: str) -> tuple[int, set[str]]:
-    m = re.search(pattern + r"共 (\d+) 家:(.*)。", md)
+    m = re.search(pattern + r"共 (\d+) 家：(.*)。", md)
     assert m, pattern
-    return int(m.group(1)), {re.sub(r"\(.*?\)", "", n) for n in m.group(2).split("、")}
+    return int(m.group(1)), {re.sub(r"（.*?）", "", n) for n in m.group(2).split("、")}
 
 
 def test_unit_lists_and_spread(report):
@@ -122,21 +122,21 @@ def test_levels(report):
 def test_reform_figures(report):
     _, md, _ = report
     rr = PUBLISHED["reform_round"]
-    assert numbers(r"最多的是省人社厅\((\d+) 项\),(\d+) 家单位平均 ([\d.]+) 项", md) == [
+    assert numbers(r"最多的是省人社厅（(\d+) 项），(\d+) 家单位平均 ([\d.]+) 项", md) == [
         rr["one_visit_items_max"],
         rr["units_reported"],
         rr["one_visit_items_avg"],
     ]
-    assert numbers(r"减少比例最高的是省人社厅\(([\d.]+)%\),平均减少 ([\d.]+)%", md) == [
+    assert numbers(r"减少比例最高的是省人社厅（([\d.]+)%），平均减少 ([\d.]+)%", md) == [
         rr["materials_reduction_rate_max_pct"],
         rr["materials_reduction_rate_avg_pct"],
     ]
-    m = re.search(r"达到 100% 的单位共 (\d+) 家\((.*?)\),平均为 ([\d.]+)%;低于 50% 的单位共 \d+ 家:(.*?)。", md)
+    m = re.search(r"达到 100% 的单位共 (\d+) 家（(.*?)），平均为 ([\d.]+)%；低于 50% 的单位共 \d+ 家：(.*?)。", md)
     assert int(m.group(1)) == rr["units_online_full"] and float(m.group(3)) == rr["online_rate_avg_pct"]
     assert set(m.group(2).split("、")) == {NAMES[c] for c in PUBLISHED["online_full_units"]}
     assert {NAMES[c] for c in PUBLISHED["online_below_half_include"]} <= set(m.group(4).split("、"))
     assert numbers(r"共发现问题线索 (\d+) 个", md) == [rr["problem_clues_total"]]
-    assert numbers(r"反面典型案例 ([\d.]+) 个,(\d+) 家单位零通报", md) == [
+    assert numbers(r"反面典型案例 ([\d.]+) 个，(\d+) 家单位零通报", md) == [
         rr["negative_cases_avg"],
         rr["units_zero_negative_cases"],
     ]
@@ -147,10 +147,10 @@ def test_reform_figures(report):
 def test_data_quality_section(report):
     _, md, _ = report
     section = md.split("## 三、数据报送质量", 1)[1]
-    late = re.search(r"逾期报送\(共 (\d+) 项\):(.*)。", section)
+    late = re.search(r"逾期报送（共 (\d+) 项）：(.*)。", section)
     assert "省旅游委" in late.group(2) and "省煤管局" in late.group(2)
     assert (
-        r"省住建厅:工作进展报表 2018-R1/progress/HOUSING.csv 网上可办事项数大于政务服务事项总数;已由 "
+        r"省住建厅：工作进展报表 2018-R1/progress/HOUSING.csv 网上可办事项数大于政务服务事项总数；已由 "
         r"HOUSING\_\_v2.csv 更正" in section  # submitted names escaped for Markdown (safe_text.markdown)
     )
 
@@ -200,7 +200,7 @@ def test_round_over_round_chart_when_a_previous_round_exists(tmp_path):
     run_pipeline(land.root, tmp_path / "w.duckdb", as_of="2024-10-15").close()
     md = (tmp_path / "reports" / "2024-R2" / "bulletin.md").read_text()
     html = (tmp_path / "reports" / "2024-R2" / "bulletin.html").read_text()
-    assert "与上一轮(`2024-R1`)相比" in md and "charts/change.svg" in md
+    assert "与上一轮（`2024-R1`）相比" in md and "charts/change.svg" in md
     assert "+12.4" in html  # (95+85+70+100+60)/5 = 82 -> 94.4
     assert "charts/change.svg" not in (tmp_path / "reports" / "2024-R1" / "bulletin.md").read_text()
 
@@ -473,3 +473,13 @@ def test_bulletin_queries_fetch_what_the_list_rules_show(units):
     expected = [r for r in whole if r["score"] > 3]
     assert total == len(expected) and got == expected[:LIST_MAX]
     assert names([str(r["k"]) for r in got], total) == names([str(r["k"]) for r in expected])
+
+
+def test_the_bulletin_uses_chinese_punctuation(report):
+    """Chinese prose takes full-width punctuation (，。：；（）), as in bulletin No. 36; tables, code spans and
+    numbers such as 18:00 keep theirs."""
+    _, md, _ = report
+    prose = [ln for ln in md.splitlines() if ln and not ln.startswith(("|", "!["))]
+    outside_code = [part for ln in prose for part in ln.split("`")[::2]]
+    assert not [p for p in outside_code if re.search(r"[(),;]|(?<!\d):|:(?!\d)", p)]
+    assert md.count("（") > 20 and md.count("，") > 10
