@@ -397,6 +397,9 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
     other = [i for i in issues if i["severity"] == "warning" and i["check_name"] != "late_submission"]
 
     def who(i: dict) -> str:
+        """The unit's name; for a file whose name breaks the rule, the unit code its name begins with."""
+        if i["unit_code"] is None and i["file_path"]:
+            return "文件名中的单位代码 " + i["file_path"].rsplit("/", 1)[-1].split("__")[0].rsplit(".", 1)[0]
         return unit_names.get(i["unit_code"], i["unit_code"] or "未知单位")
 
     md.append(f"逾期报送(共 {len(late)} 项):" + names([f"{who(i)}({KIND_ZH[i['source']]})" for i in late]) + "。")
@@ -405,9 +408,14 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
         f"未报送(共 {len(missing)} 项):" + names([f"{who(i)}({CHECK_ZH[i['check_name']]})" for i in missing]) + "。"
     )
     md.append("")
-    in_force = {  # the progress file in force of the units this round's issues name
-        r["unit_code"]: r
-        for r in q.rows(f"{reform} and unit_code in (select unit_code from dq.issues where round_id = $1)", [round_id])
+    in_force = {  # (kind, unit) -> the version in force and its file, of the units this round's issues name
+        (r["source"], r["unit_code"]): r
+        for r in q.rows(
+            """select 'progress' as source, unit_code, version, source_file from marts.reform_unit_round
+               where round_id = $1 union all
+               select 'exam', unit_code, version, source_file from marts.exam_unit_round where round_id = $1""",
+            [round_id],
+        )
     }
     md.append(f"被退回的报送(共 {len(rejected)} 项):")
     md.append("")
@@ -415,13 +423,17 @@ def _build(q: _Q, round_id: str, work_db: Path | None) -> Bulletin:
         md.append("- 无")
     grouped: dict[tuple, int] = {}
     for i in rejected:
-        key = (who(i), i["unit_code"], i["source"], i["check_name"], i["file_path"])
+        key = (who(i), i["unit_code"], i["source"], i["check_name"], i["file_path"], i["file_version"])
         grouped[key] = grouped.get(key, 0) + 1
-    for (name, code, source, check, path), n in list(grouped.items())[: 2 * LIST_MAX]:
+    for (name, code, source, check, path, version), n in list(grouped.items())[: 2 * LIST_MAX]:
         fixed = ""
-        current = in_force.get(code)
-        if source == "progress" and current and path and current["source_file"] != path:
-            fixed = f";已由 {current['source_file'].rsplit('/', 1)[-1]} 更正"
+        current = in_force.get((source, code))
+        if current and path and version is not None and current["source_file"] != path:
+            in_force_name = current["source_file"].rsplit("/", 1)[-1]
+            if current["version"] > version:
+                fixed = f";已由 {in_force_name} 更正"
+            else:  # a newer version was rejected: the one before stays in force
+                fixed = f";原报送的 {in_force_name} 继续有效"
         rows_text = f"({n} 行)" if n > 1 else ""
         md.append(
             f"- {name}:{KIND_ZH.get(source, source)} {path or '—'} {CHECK_ZH.get(check, check)}{rows_text}{fixed}"

@@ -483,3 +483,24 @@ def test_the_bulletin_uses_chinese_punctuation(report):
     outside_code = [part for ln in prose for part in ln.split("`")[::2]]
     assert not [p for p in outside_code if re.search(r"[(),;]|(?<!\d):|:(?!\d)", p)]
     assert md.count("（") > 20 and md.count("，") > 10
+
+
+@pytest.mark.slow
+def test_the_bulletin_says_which_version_is_in_force(tmp_path):
+    """A rejected version corrected by a newer one: 已由 <newer> 更正. A newer version rejected: the older
+    one stays in force, and the bulletin says so. A file whose name breaks the rule: the unit code read
+    from its name, not 未知单位."""
+    land = Landing(tmp_path / "landing").good_round(skip=("BBB",))
+    land.progress("AAA", "AAA__v2.csv", service_items_online="many")  # rejected: AAA.csv stays in force
+    land.progress("BBB", "BBB.csv", service_items_online=150)  # rejected (more than the total) ...
+    land.progress("BBB", "BBB__v2.csv")  # ... and corrected
+    land.exam("BBB")
+    land.path("exam", "ccc final.csv").write_text("x\n", encoding="utf-8")
+    run_pipeline(land.root, tmp_path / "w.duckdb").close()
+    md = (tmp_path / "reports" / "2024-R1" / "bulletin.md").read_text(encoding="utf-8")
+    rejected = md.split("被退回的报送", 1)[1]
+    aaa = next(ln for ln in rejected.splitlines() if "AAA\\_\\_v2.csv" in ln)
+    assert aaa.endswith("；原报送的 AAA.csv 继续有效") and "更正" not in aaa
+    bbb = next(ln for ln in rejected.splitlines() if "/BBB.csv" in ln)
+    assert bbb.endswith("；已由 BBB\\_\\_v2.csv 更正")
+    assert "文件名中的单位代码 ccc final" in rejected and "未知单位" not in md
