@@ -29,8 +29,10 @@ def hbar(
     lines: list[tuple[float, str]] = (),
     min_value: float = 0.0,
 ) -> str:
-    """Horizontal bars, one per (label, value), in the given order; optional vertical reference lines."""
-    left, right, top, row = 110, 60, 30, 20
+    """Horizontal bars, one per (label, value), in the given order, on a labelled scale (its ends, and
+    zero when the scale spans it, with a zero line); optional vertical reference lines, labelled above
+    the bars."""
+    left, right, top, row = 110, 60, 46, 20
     width = 640
     height = top + row * len(items) + 30
     span = (max_value - min_value) or 1
@@ -50,18 +52,29 @@ def hbar(
             f'fill="{color}"/>'
             f'<text x="{x1 + 4:.1f}" y="{y + 14}">{escape(fmt(value))}</text>'
         )
+    axis = height - 24
+    body.append(f'<line class="axis" x1="{left}" x2="{left + plot}" y1="{axis}" y2="{axis}" stroke="#333"/>')
+    ticks = [min_value, max_value] + ([0.0] if min_value < 0 < max_value else [])
+    for v in ticks:
+        body.append(
+            f'<text class="tick" x="{x(v):.1f}" y="{height - 10}" text-anchor="middle" fill="#333">'
+            f"{escape(fmt(v))}</text>"
+        )
+    if min_value < 0 < max_value:
+        body.append(f'<line class="zero" x1="{x(0):.1f}" x2="{x(0):.1f}" y1="{top - 2}" y2="{axis}" stroke="#333"/>')
     for v, label in lines:
         body.append(
-            f'<line x1="{x(v):.1f}" x2="{x(v):.1f}" y1="{top - 4}" y2="{height - 24}" stroke="#888" '
-            f'stroke-dasharray="4 3"/><text x="{x(v):.1f}" y="{height - 10}" text-anchor="middle" '
+            f'<line x1="{x(v):.1f}" x2="{x(v):.1f}" y1="{top - 4}" y2="{axis}" stroke="#888" '
+            f'stroke-dasharray="4 3"/><text class="line-label" x="{x(v):.1f}" y="{top - 8}" text-anchor="middle" '
             f'fill="#555">{escape(label)}</text>'
         )
     return _svg(width, height, title, body)
 
 
 def histogram(title: str, bins: list[tuple[float, float, int]], lines: list[tuple[float, str]]) -> str:
-    """Vertical histogram of (from, to, count) bins, with labelled reference lines (pass, excellent)."""
-    width, height, left, bottom, top = 640, 300, 50, 40, 30
+    """Vertical histogram of (from, to, count) bins, with reference lines (pass, excellent) labelled
+    above the plot, where no bar reaches."""
+    width, height, left, bottom, top = 640, 320, 50, 40, 50  # the lines' labels go above the plot
     plot_w, plot_h = width - left - 20, height - top - bottom
     lo, hi = bins[0][0], bins[-1][1]
     peak = max((c for _, _, c in bins), default=0) or 1
@@ -86,6 +99,7 @@ def histogram(title: str, bins: list[tuple[float, float, int]], lines: list[tupl
     for v, label in lines:
         body.append(
             f'<line x1="{x(v):.1f}" x2="{x(v):.1f}" y1="{top}" y2="{top + plot_h}" stroke="{BAR_ALT}" '
-            f'stroke-dasharray="5 3"/><text x="{x(v) + 3:.1f}" y="{top + 12}" fill="{BAR_ALT}">{escape(label)}</text>'
+            f'stroke-dasharray="5 3"/><text class="line-label" x="{x(v):.1f}" y="{top - 18}" text-anchor="middle" '
+            f'fill="{BAR_ALT}">{escape(label)}</text>'
         )
     return _svg(width, height, title, body)
