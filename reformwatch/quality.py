@@ -95,8 +95,9 @@ class QualityResult:
 
 
 def max_rows() -> int:
-    """Rows per round a raw suite validates (REFORMWATCH_GX_MAX_ROWS, default 500000)."""
-    return int(os.environ.get("REFORMWATCH_GX_MAX_ROWS", "500000"))
+    """Rows per round a raw suite validates (REFORMWATCH_GX_MAX_ROWS, default 100000): a sample for the
+    distribution view; the dbt checks check every row."""
+    return int(os.environ.get("REFORMWATCH_GX_MAX_ROWS", "100000"))
 
 
 def load_suites(folder: Path | None = None) -> list[Suite]:

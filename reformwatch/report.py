@@ -872,8 +872,9 @@ SEVERITY_ZH = {"error": "错误(未采用)", "warning": "提示(已采用)"}
 def write_unit_issues(warehouse: Path, round_id: str, out_dir: Path) -> int:
     """reports/<round>/issues/<unit>.csv: each unit's own issues of the round (dq.issues), with what to fix,
     for its clerk: UTF-8 with a byte order mark, Chinese headers, text that a spreadsheet would run as a
-    formula written as text. Units without issues get no file (an old one is removed). Issues that name
-    no unit (a file whose name is not the contract's) are in the bulletin only. Returns the files written."""
+    formula written as text. Units without issues get no file (an old one is removed); an unchanged file
+    is not written again. Issues that name no unit (a file whose name is not the contract's) are in the
+    bulletin only. Returns the files written."""
     con = connect_quietly(warehouse, read_only=True)
     try:
         rows = con.execute(
@@ -891,6 +892,7 @@ def write_unit_issues(warehouse: Path, round_id: str, out_dir: Path) -> int:
     for old in out_dir.glob("*.csv"):
         if old.stem not in by_unit:
             old.unlink()
+    written = 0
     for unit, issues in by_unit.items():
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
@@ -905,8 +907,13 @@ def write_unit_issues(warehouse: Path, round_id: str, out_dir: Path) -> int:
                 detail,
             )
             w.writerow([spreadsheet(c) for c in cells])
-        _write_atomic(out_dir / f"{unit}.csv", (BOM + buf.getvalue()).encode("utf-8"))
-    return len(by_unit)
+        text, path = (BOM + buf.getvalue()).encode("utf-8"), out_dir / f"{unit}.csv"
+        with contextlib.suppress(OSError):
+            if path.read_bytes() == text:  # unchanged: a national round has thousands of these files
+                continue
+        _write_atomic(path, text)
+        written += 1
+    return written
 
 
 def round_digests(warehouse: Path) -> dict[str, str]:
