@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import Settings
+from .contract import KINDS
 from .safe_text import terminal
 
 log = logging.getLogger("reformwatch")
@@ -302,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ck.add_argument(
         "--kind",
-        choices=["progress", "exam"],
+        choices=KINDS,
         help="the kind of file (default: its folder, else exam when its header names examinee_id)",
     )
     ck.set_defaults(func=cmd_check)

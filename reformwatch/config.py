@@ -46,13 +46,6 @@ def published_storage_version() -> str:
     return os.environ.get("REFORMWATCH_STORAGE_VERSION", "v1.2.0").strip()
 
 
-def attach_published(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> None:
-    """Attach a published file (new or existing) for writing, in the published storage format."""
-    quoted = "'" + str(path).replace("'", "''") + "'"
-    version = published_storage_version().replace("'", "''")
-    con.execute(f"attach {quoted} as {alias} (read_only false, storage_version '{version}')")
-
-
 @dataclass(frozen=True)
 class Settings:
     """Where things live and the run's tunables."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from .config import attach_published, connect_quietly
+from .config import connect_quietly
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,8 @@ def republish_history(warehouse: Path, work_dir: Path) -> None:
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     if warehouse.is_file():
         shutil.copyfile(warehouse, tmp)
+    from .publish import attach_published  # publish writes the history with ops: imported when used
+
     con = connect_quietly(":memory:")
     try:
         attach_published(con, tmp, "published")

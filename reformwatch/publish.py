@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from .config import attach_published, connect_quietly
+from .config import connect_quietly, published_storage_version
 from .csvload import sql_str
 
 log = logging.getLogger(__name__)
@@ -198,6 +198,12 @@ def _work_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
         f"where database_name = current_database() and schema_name in {PUBLISHED_SCHEMAS} "
         "order by schema_name, table_name"
     ).fetchall()
+
+
+def attach_published(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> None:
+    """Attach a published file (new or existing) for writing, in the published storage format."""
+    version = sql_str(published_storage_version())
+    con.execute(f"attach {sql_str(str(path))} as {alias} (read_only false, storage_version {version})")
 
 
 @contextlib.contextmanager
