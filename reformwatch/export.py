@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
+from .csvload import sql_str
 from .safe_text import spreadsheet
 
 FORMATS = ("xlsx", "csv", "parquet")
@@ -68,7 +69,7 @@ def export(analyst_file: Path, out_dir: Path, fmt: str, round_id: str | None = N
             path = out_dir / f"{schema}.{table}{'-' + round_id if round_id else ''}.{fmt}"
             query, params = _rows_query(schema, table, round_id)
             if fmt == "parquet":
-                con.execute(f"copy ({query}) to '{_sql_text(path)}' (format parquet)", params)
+                con.execute(f"copy ({query}) to {sql_str(str(path))} (format parquet)", params)
             else:
                 cur = con.execute(query, params)
                 with path.open("w", encoding="utf-8-sig", newline="") as f:
@@ -82,10 +83,6 @@ def export(analyst_file: Path, out_dir: Path, fmt: str, round_id: str | None = N
         con.close()
 
 
-def _sql_text(path: Path) -> str:
-    return str(path).replace("'", "''")
-
-
 def _rows_query(schema: str, table: str, round_id: str | None) -> tuple[str, list]:
     """The table's rows (of the round, when one is given), in a stable order."""
     where = "where round_id = ?" if round_id else ""
@@ -94,6 +91,7 @@ def _rows_query(schema: str, table: str, round_id: str | None) -> tuple[str, lis
 
 def _xlsx(con: duckdb.DuckDBPyConnection, tables: list[tuple[str, str]], path: Path, round_id: str | None) -> Path:
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
 
     wb = Workbook(write_only=True)
     for schema, table in tables:
@@ -109,22 +107,20 @@ def _xlsx(con: duckdb.DuckDBPyConnection, tables: list[tuple[str, str]], path: P
         ws.append([chinese_header(d[0], comments.get(d[0])) for d in cur.description])
         while batch := cur.fetchmany(10_000):
             for row in batch:
-                ws.append([_xlsx_cell(ws, v) for v in row])
+                ws.append([_xlsx_cell(WriteOnlyCell, ws, v) for v in row])
     tmp = path.with_name(f".{path.name}.part")
     wb.save(tmp)
     tmp.replace(path)
     return path
 
 
-def _xlsx_cell(ws, value: object) -> object:
+def _xlsx_cell(cell_type: type, ws, value: object) -> object:
     """A cell: text as a string cell (never a formula, whatever it starts with); lists as text; numbers,
-    dates and booleans as they are."""
-    from openpyxl.cell import WriteOnlyCell
-
+    dates and booleans as they are. `cell_type`: openpyxl's WriteOnlyCell (imported once, by _xlsx)."""
     if isinstance(value, list | dict):
         value = str(value)
     if isinstance(value, str):
-        cell = WriteOnlyCell(ws, value=value)
+        cell = cell_type(ws, value=value)
         cell.data_type = "s"
         return cell
     if isinstance(value, datetime) and value.tzinfo is not None:
