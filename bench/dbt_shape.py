@@ -1,7 +1,7 @@
 """dbt's own floor for reformwatch's project: the same graph with nothing to compute.
 
 A project is written with one node for each of reformwatch's models, seeds and data tests, with the
-same dependencies, materializations and tags, but every model is `select 1 as x`, every seed one row and
+same dependencies and materializations, but every model is `select 1 as x`, every seed one row and
 every test a query on its model that finds nothing. Building it measures what dbt costs for a
 project of this shape on this machine (its start, its parse, and its own work per node on two
 threads), which no change to reformwatch's SQL can go below.
@@ -53,7 +53,6 @@ def write_shape(manifest: dict, project: Path) -> dict[str, int]:
     for sub in ("models", "seeds", "tests"):
         (project / sub).mkdir(parents=True)
     counts = {"model": 0, "seed": 0, "test": 0}
-    seed_tags: dict[str, str] = {}
     for uid, node in nodes.items():
         kind = node["resource_type"]
         if kind not in counts:
@@ -61,24 +60,19 @@ def write_shape(manifest: dict, project: Path) -> dict[str, int]:
         counts[kind] += 1
         parents = [names[p] for p in node.get("depends_on", {}).get("nodes", []) if p in names]
         refs = "".join(f"-- depends_on: {{{{ ref('{p}') }}}}\n" for p in parents)
-        tags = json.dumps(node.get("tags", []))  # so that the pipeline's selections select the same nodes
         if kind == "seed":
             (project / "seeds" / f"{names[uid]}.csv").write_text("x\n1\n", encoding="utf-8")
-            seed_tags[names[uid]] = tags
         elif kind == "model":
             materialized = "view" if node["config"]["materialized"] == "view" else "table"
-            sql = f"{{{{ config(materialized='{materialized}', tags={tags}) }}}}\n{refs}select 1 as x\n"
+            sql = f"{{{{ config(materialized='{materialized}') }}}}\n{refs}select 1 as x\n"
             (project / "models" / f"{names[uid]}.sql").write_text(sql, encoding="utf-8")
         else:
             on = parents[0] if parents else None
             sql = f"select x from {{{{ ref('{on}') }}}} where x is null\n" if on else "select 1 where false\n"
-            sql = f"{{{{ config(tags={tags}) }}}}\n{refs}{sql}"
+            sql = f"{refs}{sql}"
             (project / "tests" / f"{_safe(node['name'])}.sql").write_text(sql, encoding="utf-8")
-    seeds = "".join(f"    {name}:\n      +tags: {tags}\n" for name, tags in seed_tags.items())
     (project / "dbt_project.yml").write_text(
-        "name: shape\nversion: '1.0.0'\nconfig-version: 2\nprofile: shape\n"
-        + (f"seeds:\n  shape:\n{seeds}" if seeds else ""),
-        encoding="utf-8",
+        "name: shape\nversion: '1.0.0'\nconfig-version: 2\nprofile: shape\n", encoding="utf-8"
     )
     (project / "profiles.yml").write_text(
         "shape:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"

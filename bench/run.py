@@ -360,7 +360,7 @@ def dbt_floor_lines(shape: dict, results: list[dict]) -> list[str]:
     """The report's paragraph on dbt's own floor (bench/dbt_shape.py)."""
     text = (
         f"dbt's own floor (`bench/dbt_shape.py`): a project with reformwatch's graph ({shape['model']} models, "
-        f"{shape['seed']} seed, {shape['test']} data tests, the same dependencies, materializations and tags) in which "
+        f"{shape['seed']} seed, {shape['test']} data tests, the same dependencies and materializations) in which "
         "every model is `select 1 as x` and every test finds nothing ran its "
         f"{shape['model'] + shape['seed'] + shape['test']} nodes in {shape['nodes']:.2f} s on two threads, "
         f"{shape['wall']:.2f} s as a command (with dbt's start and parse; its log at info, as the pipeline's). "
