@@ -25,6 +25,7 @@ import duckdb
 
 from .config import EXPECTATIONS_DIR, connect_work_db
 from .csvload import insert_columns
+from .offline_docs import localize_site
 from .safe_text import html_values
 
 log = logging.getLogger(__name__)
@@ -303,6 +304,7 @@ def run_checkpoint(
         validated(out)
     _values_as_text(ctx)
     ctx.build_data_docs(site_names=["local_site"])
+    localize_site(docs_dir)
     return out
 
 
