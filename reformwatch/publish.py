@@ -84,7 +84,8 @@ REDACTED_ISSUES = """
         case when source = 'exam' and row_number is not null
              then coalesce(file_path, '') || ', row ' || row_number || ': '
                   || (select description from dq.checks c where c.check_name = i.check_name)
-             else detail end as detail)
+             else detail end as detail,
+        case when source = 'exam' and row_number is not null then null else value end as value)
     from dq.issues i"""
 
 

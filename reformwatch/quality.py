@@ -350,16 +350,20 @@ def _store(con: duckdb.DuckDBPyConnection, result: QualityResult) -> None:
         return
     insert_columns(con, "dq.expectation_results", {c: [r[c] for r in result.rows] for c in RESULT_COLUMNS})
     con.execute(
-        """insert into dq.issues (round_id, unit_code, source, check_name, severity, detail, file_path, detected_at)
-           select round_id, null, 'expectations',
-                  case when layer = 'marts' then 'marts_expectation_failed' else 'raw_expectation_failed' end,
-                  case when layer = 'marts' then 'error' else 'warning' end,
+        """insert into dq.issues (round_id, unit_code, source, check_name, severity, detail, file_path, detected_at,
+                                  detail_zh)
+           select e.round_id, null, 'expectations', k.check_name, k.severity,
                   'Great Expectations suite ' || suite || ': ' || expectation
                   || coalesce(' on ' || column_name, '') || ' failed (' || coalesce(observed_value, 'no value')
                   || coalesce('; e.g. ' || unexpected_examples, '') || ')'
                   || case when layer = 'marts' then '. A figure of the warehouse breaks its definition: '
                           || 'report it to the data engineers; the refresh was not published'
                           else '. Submitted data are unusual; see the other issues of this round' end,
-                  null, checked_at
-           from dq.expectation_results where not success"""
+                  null, checked_at,
+                  e.round_id || ' 轮：' || k.label_zh || '（' || suite || '：' || expectation
+                  || coalesce('，' || column_name, '') || '）。' || k.fix_zh
+           from dq.expectation_results as e
+           inner join dq.checks as k
+               on k.check_name = if(layer = 'marts', 'marts_expectation_failed', 'raw_expectation_failed')
+           where not success"""
     )

@@ -22,39 +22,21 @@ from pathlib import Path
 import duckdb
 
 from . import charts
-from .config import connect_quietly, connect_work_db
+from .config import DBT_PROJECT_DIR, connect_quietly, connect_work_db
 from .csvload import sql_str
+from .fingerprint import code_fingerprint
 from .safe_text import markdown as md_text
 from .safe_text import spreadsheet, unmarkdown
 
 log = logging.getLogger(__name__)
 
-CHECK_ZH = {
-    "unreadable_file": "文件无法读取",
-    "unknown_unit": "单位不在名单或本轮督导范围内",
-    "unit_code_mismatch": "单位代码与文件名不符",
-    "progress_row_count": "进展报表不是一行数据",
-    "invalid_value": "数值无效",
-    "online_exceeds_total": "网上可办事项数大于政务服务事项总数",
-    "one_visit_exceeds_total": "“最多跑一次”事项数大于政务服务事项总数",
-    "materials_increased": "申请材料数不减反增",
-    "approval_days_increased": "审批时限不减反增",
-    "late_submission": "逾期报送",
-    "missing_submission": "未报送进展报表",
-    "missing_exam_results": "未报送有效考试成绩",
-    "score_out_of_range": "成绩超出范围",
-    "missing_score": "参考但无成绩",
-    "unknown_rank_level": "职级无法识别",
-    "unknown_status": "参考状态无法识别",
-    "absent_without_reason": "缺考未注明原因",
-    "duplicate_examinee_row": "考生记录重复",
-    "conflicting_examinee_rows": "同一考生记录不一致",
-    "below_min_examinees": "参考人数少于规定人数",
-    "missing_examinee_id": "缺少考生编号",
-    "participation_over_headcount": "参考人数超过登记的机关干部总数",
-    "raw_expectation_failed": "报送数据异常(数据质量校验)",
-    "marts_expectation_failed": "统计结果未通过校验",
-}
+def _check_labels() -> dict[str, str]:
+    """Each check's Chinese name, from the checks seed (the one list of checks)."""
+    with (DBT_PROJECT_DIR / "seeds" / "checks.csv").open(encoding="utf-8", newline="") as f:
+        return {r["check_name"]: r["label_zh"] for r in csv.DictReader(f)}
+
+
+CHECK_ZH = _check_labels()
 KIND_ZH = {"progress": "工作进展报表", "exam": "考试成绩表", "expectations": "数据校验"}
 LEVELS = ("厅级", "处级", "科级")
 
@@ -865,8 +847,8 @@ def write_report(warehouse: Path, round_id: str, reports_dir: Path, work_db: Pat
     return out / "bulletin.html"
 
 
-ISSUES_HEADER = ("严重程度", "问题", "检查项", "文件", "行号", "说明及处理办法")
-SEVERITY_ZH = {"error": "错误(未采用)", "warning": "提示(已采用)"}
+ISSUES_HEADER = ("严重程度", "问题", "检查项", "文件", "行号", "所报数值", "说明及处理办法", "原始说明（英文）")
+SEVERITY_ZH = {"error": "错误（未采用）", "warning": "提示（已采用）"}
 
 
 def write_unit_issues(warehouse: Path, round_id: str, out_dir: Path) -> int:
@@ -878,7 +860,8 @@ def write_unit_issues(warehouse: Path, round_id: str, out_dir: Path) -> int:
     con = connect_quietly(warehouse, read_only=True)
     try:
         rows = con.execute(
-            """select unit_code, severity, check_name, file_path, row_number, detail from dq.issues
+            """select unit_code, severity, check_name, file_path, row_number, value, detail_zh, detail
+               from dq.issues
                where round_id = ? and unit_code is not null
                order by unit_code, severity, file_path nulls first, row_number nulls first, check_name""",
             [round_id],
@@ -897,15 +880,9 @@ def write_unit_issues(warehouse: Path, round_id: str, out_dir: Path) -> int:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(ISSUES_HEADER)
-        for severity, check, path, row, detail in issues:
-            cells = (
-                SEVERITY_ZH.get(severity, severity),
-                CHECK_ZH.get(check, check),
-                check,
-                path or "",
-                row or "",
-                detail,
-            )
+        for severity, check, path, row, value, detail_zh, detail in issues:
+            cells = (SEVERITY_ZH.get(severity, severity), CHECK_ZH.get(check, check), check, path or "", row or "")
+            cells += (value or "", detail_zh, detail)
             w.writerow([spreadsheet(c) for c in cells])
         text, path = (BOM + buf.getvalue()).encode("utf-8"), out_dir / f"{unit}.csv"
         with contextlib.suppress(OSError):
@@ -944,12 +921,13 @@ def round_digests(warehouse: Path) -> dict[str, str]:
 
 
 def refresh_reports(warehouse: Path, reports_dir: Path, work_db: Path, *, force: bool = False) -> list[str]:
-    """Regenerate the bulletins of rounds whose figures changed (or whose bulletin is missing), and their
-    unit feedback files."""
+    """Regenerate the bulletins of rounds whose figures changed (or whose bulletin is missing, or that
+    were written by other code), and their unit feedback files."""
     reports_dir.mkdir(parents=True, exist_ok=True)
     state = reports_dir / ".digests"
     old = _read_digests(state)
-    new = round_digests(warehouse)
+    code = code_fingerprint()[:16]
+    new = {r: f"{code}-{d}" for r, d in round_digests(warehouse).items()}
     changed = [
         r
         for r, d in sorted(new.items())

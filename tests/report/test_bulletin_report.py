@@ -288,13 +288,25 @@ def test_each_unit_gets_its_own_issues_with_what_to_fix(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == ["AAA.csv", "BBB.csv"]
     for unit in ("AAA", "BBB"):
         got = read_csv(folder / f"{unit}.csv")
-        assert list(got[0]) == ["严重程度", "问题", "检查项", "文件", "行号", "说明及处理办法"]
+        assert list(got[0]) == [
+            "严重程度",
+            "问题",
+            "检查项",
+            "文件",
+            "行号",
+            "所报数值",
+            "说明及处理办法",
+            "原始说明（英文）",
+        ]
         assert {(r["检查项"], r["文件"], int(r["行号"]) if r["行号"] else None) for r in got} == expected[unit]
         assert all(r["文件"].startswith("2024-R1/") and unit in r["文件"] for r in got)
+        for r in got:  # in Chinese: where, what, and what to do
+            where = r["文件"] + (f" 第 {r['行号']} 行" if r["行号"] else "")
+            assert r["说明及处理办法"].startswith(f"{where}：{r['问题']}。") and "报送" in r["说明及处理办法"]
     aaa = read_csv(folder / "AAA.csv")
-    assert any(
-        r["问题"] == "数值无效" and r["严重程度"].startswith("错误") and "九十" in r["说明及处理办法"] for r in aaa
-    )
+    assert any(r["问题"] == "数值无效" and r["严重程度"].startswith("错误") and r["所报数值"] == "九十" for r in aaa)
+    bbb = read_csv(folder / "BBB.csv")
+    assert [r["所报数值"] for r in bbb if r["检查项"] == "online_exceeds_total"] == ["150 > 100"]
 
     (land.root / "2024-R1" / "exam" / "AAA__v2.csv").unlink()  # the unit's issues are gone: so is its file
     run_pipeline(land.root, tmp_path / "w.duckdb").close()

@@ -13,6 +13,9 @@ select
     examinee_id,
     status,
     absence_reason,
+    status_raw,
+    rank_level_raw,
+    score_raw,
     {%- for name in row_check_names() %}
     check_{{ name }},
     {%- endfor %}

@@ -21,14 +21,16 @@ issues as (
         || ' but the file is named for ' || unit_code
         || '; a sheet holds one unit''s examinees only: fix those rows (or move them to their unit''s sheet) '
         || 'and send the sheet again as ' || unit_code || '__v' || (version + 1) || '.csv. This version is not used'
-        as detail
+        as detail,
+        array_to_string(mismatched_codes[1:5], ', ') as value
     from sheets where not is_valid
 
     union all
     select c.file_id, c.check_name, c.row_number,
         c.path || ', row ' || c.row_number || ' (examinee ' || coalesce(c.examinee_id, 'without id') || '): '
         || c.problem
-        || case when k.severity = 'error' then '. The row is left out of the results' else '' end
+        || case when k.severity = 'error' then '. The row is left out of the results' else '' end,
+        c.value
     from {{ ref('int_exam__row_checks') }} as c
     inner join {{ ref('checks') }} as k on k.check_name = c.check_name
 
@@ -42,14 +44,16 @@ issues as (
         || case when any_value(copy_status) = 'duplicate'
             then ' on identical rows; one is counted: delete the extra copies'
             else ' with different contents; none is counted until the sheet keeps one correct row for the examinee'
-        end
+        end,
+        examinee_id
     from copies
     group by file_id, examinee_id
 
     union all
     select s.file_id, 'below_min_examinees', null,
         s.path || ': ' || coalesce(n.n_counted, 0) || ' examinee(s) listed (attended or absent), fewer than the '
-        || sc.min_examinees || ' the round requires for this unit; add the missing cadres to the sheet'
+        || sc.min_examinees || ' the round requires for this unit; add the missing cadres to the sheet',
+        coalesce(n.n_counted, 0) || ' < ' || sc.min_examinees
     from in_force as s
     inner join {{ ref('stg_landing__scope') }} as sc on sc.round_id = s.round_id and sc.unit_code = s.unit_code
     left join (select file_id, examinees + absent as n_counted from {{ ref('int_exam__file_totals') }}) as n
@@ -61,7 +65,8 @@ issues as (
         s.round_id || '/scope.csv, unit ' || s.unit_code || ': cadre_headcount is ' || sc.cadre_headcount
         || ', but ' || n.examinees || ' of its cadres sat the exam (' || s.path || '); the figures are counted, '
         || 'the round''s participation rate is left empty while the round''s examinees exceed its headcount: '
-        || 'the office corrects cadre_headcount (the unit''s total number of cadres) in scope.csv'
+        || 'the office corrects cadre_headcount (the unit''s total number of cadres) in scope.csv',
+        n.examinees || ' > ' || sc.cadre_headcount
     from in_force as s
     inner join {{ ref('stg_landing__scope') }} as sc on sc.round_id = s.round_id and sc.unit_code = s.unit_code
     inner join {{ ref('int_exam__file_totals') }} as n on n.file_id = s.file_id
@@ -69,7 +74,8 @@ issues as (
 
     union all
     select file_id, 'late_submission', null,
-        {{ late_detail('path', 'submitted_at', 'deadline') }}
+        {{ late_detail('path', 'submitted_at', 'deadline') }},
+        {{ late_value('submitted_at') }}
     from in_force where is_late
 )
 
@@ -79,6 +85,7 @@ select
     'exam' as source,
     i.check_name,
     i.detail,
+    i.value,
     s.path as file_path,
     s.version as file_version,
     i.row_number,

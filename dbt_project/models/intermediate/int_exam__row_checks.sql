@@ -9,6 +9,9 @@ problem_rows as materialized (
         r.row_number,
         r.path,
         r.examinee_id,
+        r.status_raw,
+        r.rank_level_raw,
+        r.score_raw,
         {%- for name in row_check_names() %}
         r.check_{{ name }}{{ "," if not loop.last }}
         {%- endfor %}
@@ -19,7 +22,8 @@ problem_rows as materialized (
 )
 
 {% for name in row_check_names() %}
-select file_id, row_number, path, examinee_id, '{{ name }}' as check_name, check_{{ name }} as problem
+select file_id, row_number, path, examinee_id, '{{ name }}' as check_name, check_{{ name }} as problem,
+    {{ row_check_value(name) }} as value
 from problem_rows
 where check_{{ name }} is not null
 {% if not loop.last %}union all{% endif %}
