@@ -42,7 +42,8 @@ LEVELS = ("厅级", "处级", "科级")
 
 
 def pct(x: float | None) -> str:
-    return "—" if x is None else f"{x * 100:.1f}%"
+    """One decimal, as the bulletin prints rates (90.0%), but 100% for all (优秀率100%, 已达100%)."""
+    return "—" if x is None else "100%" if x == 1 else f"{x * 100:.1f}%"
 
 
 def num(x: float | None) -> str:
@@ -487,8 +488,9 @@ _HALF_TO_FULL = {"(": "（", ")": "）", ";": "；", ",": "，", ":": "："}
 
 
 def zh_punctuation(line: str) -> str:
-    """A prose line of the bulletin with Chinese (full-width) punctuation, as an official document has
-    it: （）；，： for the half-width ones. Kept as they are: table rows, chart and image lines, code spans
+    """A prose line of the bulletin with Chinese (full-width) punctuation and numbers set close to the
+    Chinese text around them, as an official document has it: （）；，： for the half-width ones, 18家 for
+    18 家. Kept as they are: table rows, chart and image lines, code spans
     (round ids, table names), and a comma or colon between two digits (18:00, 3,300)."""
     if line.startswith(("|", "![", "[[chart:")):
         return line
@@ -501,7 +503,15 @@ def zh_punctuation(line: str) -> str:
     parts = line.split("`")
     for i in range(0, len(parts), 2):  # outside code spans
         parts[i] = re.sub(r"[(),:;]", full, parts[i])
+        parts[i] = _SPACE_BEFORE_NUMBER.sub("", _SPACE_AFTER_NUMBER.sub("", parts[i]))
     return "`".join(parts)
+
+
+# A space between a number and a Chinese character: the bulletin writes 18家单位, 87.4分, 优秀率100%
+# (a file name or a date that starts with digits keeps its space).
+_CJK = "\u3000-\u303f\u4e00-\u9fff\uff08-\uff1b"
+_SPACE_AFTER_NUMBER = re.compile(f"(?<=[0-9%]) +(?=[{_CJK}])")
+_SPACE_BEFORE_NUMBER = re.compile(f"(?<=[{_CJK}]) +(?=[0-9][0-9.,]*%?(?:[{_CJK}]|$))")
 
 
 def _chart_md(markdown: str, svgs: dict[str, str]) -> str:

@@ -54,7 +54,7 @@ def test_exam_overall_figures(report):
     er = PUBLISHED["exam_round"]
     lv = PUBLISHED["exam_level_round"]
     got = numbers(
-        r"(\d+) 家单位的 (\d+) 名干部参加考试（厅级 (\d+) 人、处级 (\d+) 人、科级 (\d+) 人），缺考 (\d+) 人", md
+        r"(\d+)家单位的(\d+)名干部参加考试（厅级(\d+)人、处级(\d+)人、科级(\d+)人），缺考(\d+)人", md
     )
     assert got == [
         er["units"],
@@ -64,16 +64,16 @@ def test_exam_overall_figures(report):
         lv["科级"]["examinees"],
         er["absent"],
     ]
-    assert re.search(r"缺考 1 人（省交通厅 1 人：病假）", md)
-    assert numbers(r"干部总数（\d+ 人）的 ([\d.]+)%", md) == [er["participation_rate_pct"]]
-    got = numbers(r"平均成绩 ([\d.]+) 分，及格率 ([\d.]+)%，优秀率（90 分及以上）([\d.]+)%，满分率 ([\d.]+)%", md)
+    assert re.search(r"缺考1人（省交通厅1人：病假）", md)
+    assert numbers(r"干部总数（\d+人）的([\d.]+)%", md) == [er["participation_rate_pct"]]
+    got = numbers(r"平均成绩([\d.]+)分，及格率([\d.]+)%，优秀率（90分及以上）([\d.]+)%，满分率([\d.]+)%", md)
     assert got == [er["avg_score"], er["pass_rate_pct"], er["excellent_rate_pct"], er["full_score_rate_pct"]]
 
 
 def unit_triples(text: str) -> list[list]:
     return [
         [name, float(a), float(e)]
-        for name, a, e in re.findall(r"([^、：（）]+)（平均 ([\d.]+) 分，优秀率 ([\d.]+)%）", text)
+        for name, a, e in re.findall(r"([^、：（）]+)（平均([\d.]+)分，优秀率([\d.]+)%）", text)
     ]
 
 
@@ -86,14 +86,14 @@ def test_top_and_bottom_three(report):
 
 
 def listed(md: str, pattern: str) -> tuple[int, set[str]]:
-    m = re.search(pattern + r"共 (\d+) 家：(.*)。", md)
+    m = re.search(pattern + r"共(\d+)家：(.*)。", md)
     assert m, pattern
     return int(m.group(1)), {re.sub(r"（.*?）", "", n) for n in m.group(2).split("、")}
 
 
 def test_unit_lists_and_spread(report):
     _, md, _ = report
-    n, units = listed(md, "满分人数超过 10 人的单位")
+    n, units = listed(md, "满分人数超过10人的单位")
     assert (n, units) == (
         len(PUBLISHED["units_over_10_full_scores"]),
         {NAMES[c] for c in PUBLISHED["units_over_10_full_scores"]},
@@ -105,13 +105,13 @@ def test_unit_lists_and_spread(report):
     n, units = listed(md, "记录有违反考试纪律情况的单位")
     assert n == PUBLISHED["exam_round"]["units_with_discipline_incidents"]
     assert units == {"省工商局", "省煤管局", "省法院"}  # the bulletin's text names them
-    assert numbers(r"相差 ([\d.]+) 分", md) == [PUBLISHED["exam_round"]["unit_avg_spread"]]
+    assert numbers(r"相差([\d.]+)分", md) == [PUBLISHED["exam_round"]["unit_avg_spread"]]
 
 
 def test_levels(report):
     _, md, _ = report
     lv = PUBLISHED["exam_level_round"]
-    assert numbers(r"平均成绩分别为 ([\d.]+) 分、([\d.]+) 分、([\d.]+) 分", md) == [
+    assert numbers(r"平均成绩分别为([\d.]+)分、([\d.]+)分、([\d.]+)分", md) == [
         lv["厅级"]["avg_score"],
         lv["处级"]["avg_score"],
         lv["科级"]["avg_score"],
@@ -122,21 +122,21 @@ def test_levels(report):
 def test_reform_figures(report):
     _, md, _ = report
     rr = PUBLISHED["reform_round"]
-    assert numbers(r"最多的是省人社厅（(\d+) 项），(\d+) 家单位平均 ([\d.]+) 项", md) == [
+    assert numbers(r"最多的是省人社厅（(\d+)项），(\d+)家单位平均([\d.]+)项", md) == [
         rr["one_visit_items_max"],
         rr["units_reported"],
         rr["one_visit_items_avg"],
     ]
-    assert numbers(r"减少比例最高的是省人社厅（([\d.]+)%），平均减少 ([\d.]+)%", md) == [
+    assert numbers(r"减少比例最高的是省人社厅（([\d.]+)%），平均减少([\d.]+)%", md) == [
         rr["materials_reduction_rate_max_pct"],
         rr["materials_reduction_rate_avg_pct"],
     ]
-    m = re.search(r"达到 100% 的单位共 (\d+) 家（(.*?)），平均为 ([\d.]+)%；低于 50% 的单位共 \d+ 家：(.*?)。", md)
+    m = re.search(r"达到100%的单位共(\d+)家（(.*?)），平均为([\d.]+)%；低于50%的单位共\d+家：(.*?)。", md)
     assert int(m.group(1)) == rr["units_online_full"] and float(m.group(3)) == rr["online_rate_avg_pct"]
     assert set(m.group(2).split("、")) == {NAMES[c] for c in PUBLISHED["online_full_units"]}
     assert {NAMES[c] for c in PUBLISHED["online_below_half_include"]} <= set(m.group(4).split("、"))
-    assert numbers(r"共发现问题线索 (\d+) 个", md) == [rr["problem_clues_total"]]
-    assert numbers(r"反面典型案例 ([\d.]+) 个，(\d+) 家单位零通报", md) == [
+    assert numbers(r"共发现问题线索(\d+)个", md) == [rr["problem_clues_total"]]
+    assert numbers(r"反面典型案例([\d.]+)个，(\d+)家单位零通报", md) == [
         rr["negative_cases_avg"],
         rr["units_zero_negative_cases"],
     ]
@@ -147,7 +147,7 @@ def test_reform_figures(report):
 def test_data_quality_section(report):
     _, md, _ = report
     section = md.split("## 三、数据报送质量", 1)[1]
-    late = re.search(r"逾期报送（共 (\d+) 项）：(.*)。", section)
+    late = re.search(r"逾期报送（共(\d+)项）：(.*)。", section)
     assert "省旅游委" in late.group(2) and "省煤管局" in late.group(2)
     assert (
         r"省住建厅：工作进展报表 2018-R1/progress/HOUSING.csv 网上可办事项数大于政务服务事项总数；已由 "
@@ -495,6 +495,16 @@ def test_the_bulletin_uses_chinese_punctuation(report):
     outside_code = [part for ln in prose for part in ln.split("`")[::2]]
     assert not [p for p in outside_code if re.search(r"[(),;]|(?<!\d):|:(?!\d)", p)]
     assert md.count("（") > 20 and md.count("，") > 10
+
+
+def test_numbers_sit_close_to_the_chinese_text(report):
+    """As bulletin No. 36 prints them: 18家单位, 87.4分, 优秀率100% (one decimal, 100% for all)."""
+    _, md, _ = report
+    prose = [ln for ln in md.splitlines() if ln and not ln.startswith(("|", "!["))]
+    cjk = "\u4e00-\u9fff（），：；、。"
+    spaced = [ln for ln in prose if re.search(f"[0-9%] +[{cjk}]|[{cjk}] +[0-9.]+%?[{cjk}]", ln.split("`")[0])]
+    assert spaced == []
+    assert "18家单位的581名干部" in md and "优秀率100%" in md and "100.0%" not in md
 
 
 @pytest.mark.slow
