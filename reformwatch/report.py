@@ -30,6 +30,7 @@ from .safe_text import spreadsheet, unmarkdown
 
 log = logging.getLogger(__name__)
 
+
 def _check_labels() -> dict[str, str]:
     """Each check's Chinese name, from the checks seed (the one list of checks)."""
     with (DBT_PROJECT_DIR / "seeds" / "checks.csv").open(encoding="utf-8", newline="") as f:

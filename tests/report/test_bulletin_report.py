@@ -53,9 +53,7 @@ def test_exam_overall_figures(report):
     _, md, _ = report
     er = PUBLISHED["exam_round"]
     lv = PUBLISHED["exam_level_round"]
-    got = numbers(
-        r"(\d+)家单位的(\d+)名干部参加考试（厅级(\d+)人、处级(\d+)人、科级(\d+)人），缺考(\d+)人", md
-    )
+    got = numbers(r"(\d+)家单位的(\d+)名干部参加考试（厅级(\d+)人、处级(\d+)人、科级(\d+)人），缺考(\d+)人", md)
     assert got == [
         er["units"],
         er["examinees"],
