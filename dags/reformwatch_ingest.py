@@ -4,19 +4,23 @@ only when something new arrived (or a deadline passed), so an unchanged landing 
 
 from __future__ import annotations
 
-import os
-
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from reformwatch.airflow_support import DEFAULT_ARGS, WAREHOUSE_ASSET, WRITER, no_retry_on_bad_setup
+from reformwatch.airflow_support import (
+    DEFAULT_ARGS,
+    WAREHOUSE_ASSET,
+    WRITER,
+    ingest_schedule,
+    no_retry_on_bad_setup,
+)
 from reformwatch.config import Settings
 from reformwatch.orchestration import ingest_step
 
 
 @dag(
     dag_id="reformwatch_ingest",
-    schedule=os.environ.get("REFORMWATCH_INGEST_SCHEDULE", "*/10 * * * *"),
+    schedule=ingest_schedule(),
     start_date=pendulum.datetime(2024, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
     max_active_runs=1,

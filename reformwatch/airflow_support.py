@@ -33,6 +33,13 @@ DEFAULT_ARGS: dict[str, Any] = {
 WRITER = {"pool": POOL, "pool_slots": 1, "queue": os.environ.get("REFORMWATCH_WRITER_QUEUE", "default")}
 
 
+def ingest_schedule() -> str | None:
+    """reformwatch_ingest's schedule: REFORMWATCH_INGEST_SCHEDULE (a cron expression or preset; `none`:
+    only when triggered), every 10 minutes by default."""
+    value = os.environ.get("REFORMWATCH_INGEST_SCHEDULE", "*/10 * * * *").strip()
+    return None if value.lower() in ("", "none") else value
+
+
 def no_retry_on_bad_setup(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run fn; turn errors a retry cannot fix into AirflowFailException (no retry)."""
     try:

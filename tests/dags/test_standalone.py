@@ -145,3 +145,53 @@ def test_standalone_scheduler_runs_ingest_then_build(tmp_path):
         stop_group(proc)
         log.close()
     assert live_members(proc.pid) == [], "airflow standalone left processes behind"
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_make_airflow_stops_every_process_it_started(tmp_path, how):
+    """`make airflow` on Ctrl-C (SIGINT to the terminal's foreground group), and bin/airflow-standalone on
+    SIGTERM (a service manager's stop): standalone's scheduler and executor children end too."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__CORE__PARALLELISM": "2",
+        "REFORMWATCH_INGEST_SCHEDULE": "none",
+        "REFORMWATCH_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
+    }
+    cmd = ["make", "-C", str(Path(__file__).parents[2]), "airflow"]
+    log = open(tmp_path / "airflow.log", "w")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    api = Api(f"http://127.0.0.1:{port}")
+    try:
+        wait_for(
+            "health", lambda: api.call("GET", "/api/v2/monitor/health")["scheduler"]["status"] == "healthy", timeout=240
+        )
+        script = next(p for p in children(proc.pid) if "airflow-standalone" in Path(f"/proc/{p}/cmdline").read_text())
+        standalone = children(script)[0]  # `setsid airflow standalone`: its own process group
+        assert live_members(standalone)
+        if how == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            os.kill(script, signal.SIGTERM)
+        wait_for("airflow standalone stopped", lambda: not live_members(standalone), timeout=90, every=1)
+        proc.wait(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+    assert live_members(standalone) == [] and live_members(proc.pid) == []
+    assert "stopping airflow standalone" in (tmp_path / "airflow.log").read_text()

@@ -76,7 +76,8 @@ def test_ids_only_in_raw_and_unit_files(tmp_path):
     marts = all_text(wh, ("marts",))
     assert not any(i in marts for i in ids)
     assert "AAA005" in all_text(wh, ("dq",))  # the engineers' warehouse: the contract's detail names the row
-    assert [(t, c) for t, c, _ in holds_score(wh, 105)] == [("dq.issues", "detail")]  # ... and the score
+    # ... and the score, in the detail and as the value at fault
+    assert [(t, c) for t, c, _ in holds_score(wh, 105)] == [("dq.issues", "detail"), ("dq.issues", "value")]
     analyst = all_text(settings.analyst_warehouse)
     assert not any(i in analyst for i in ids)
     assert holds_score(settings.analyst_warehouse, 105) == []
