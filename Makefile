@@ -31,6 +31,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	bin/install-test-deps
+	bin/install-cluster-deps
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
