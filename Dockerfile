@@ -4,8 +4,9 @@ USER airflow
 WORKDIR /opt/reformwatch
 COPY --chown=airflow:root requirements.lock pyproject.toml README.md ./
 COPY --chown=airflow:root reformwatch ./reformwatch
+# requirements.lock pins the Celery and Postgres providers too (the same set `make cluster` runs)
 RUN pip install --no-cache-dir -r requirements.lock \
-      "apache-airflow-providers-celery" "apache-airflow-providers-postgres" \
  && pip install --no-cache-dir --no-deps -e .
 COPY --chown=airflow:root dbt_project ./dbt_project
+COPY --chown=airflow:root deploy ./deploy
 COPY --chown=airflow:root data/samples ./data/samples
