@@ -200,43 +200,41 @@ def _wait(what: str, ok, timeout: float, log: Path | None = None) -> None:
 # PostgreSQL -----------------------------------------------------------------------------------------
 
 
+def _run(what: str, cmd: list[str]) -> str:
+    """Run a server's command; on failure, stop with what it printed (not a Python traceback)."""
+    got = subprocess.run(cmd, capture_output=True, text=True)
+    if got.returncode:
+        raise SystemExit(f"{what} failed (exit {got.returncode}):\n{got.stdout}{got.stderr}")
+    return got.stdout
+
+
 def start_postgres(c: Cluster) -> None:
     s, shared = c.secrets(), read_env_file()
     c.run.mkdir(parents=True, exist_ok=True)
     c.logs.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() == 0:
-        shutil.chown(c.run, "postgres")
     log = c.logs / "postgres.log"
+    log.touch()
+    if os.geteuid() == 0:  # the postgres user writes its socket and log here (and must reach this folder)
+        shutil.chown(c.run, "postgres")
+        shutil.chown(log, "postgres")
     if not (c.pgdata / "PG_VERSION").is_file():
         c.pgdata.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(c.pgdata, "postgres")
         _say(f"initdb {c.pgdata}")
-        subprocess.run(
-            _as_postgres([_pg_bin("initdb"), "-D", str(c.pgdata), "-U", "postgres", "-E", "UTF8",
-                          "--auth-local=trust", "--auth-host=scram-sha-256"]),
-            check=True, capture_output=True,
-        )  # fmt: skip
-    if os.geteuid() == 0:
-        log.touch()
-        shutil.chown(log, "postgres")
+        initdb = [_pg_bin("initdb"), "-D", str(c.pgdata), "-U", "postgres", "-E", "UTF8", "--auth-local=trust",
+                  "--auth-host=scram-sha-256"]  # fmt: skip
+        _run("initdb", _as_postgres(initdb))
     if not _postgres_running(c):
         _say(f"postgres on 127.0.0.1:{c.pg_port}")
         opts = f"-c listen_addresses=127.0.0.1 -c port={c.pg_port} -c unix_socket_directories={c.run}"
-        subprocess.run(
-            _as_postgres([_pg_bin("pg_ctl"), "-D", str(c.pgdata), "-l", str(log), "-o", opts, "-w", "start"]),
-            check=True, capture_output=True,
-        )  # fmt: skip
+        _run("pg_ctl start", _as_postgres([_pg_bin("pg_ctl"), "-D", str(c.pgdata), "-l", str(log), "-o", opts, "-w",
+                                           "start"]))  # fmt: skip
     user, db, password = shared["POSTGRES_USER"], shared["POSTGRES_DB"], s["POSTGRES_PASSWORD"]
     psql = [_pg_bin("psql"), "-h", str(c.run), "-p", str(c.pg_port), "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-qtA"]
-    has_role = subprocess.run(
-        _as_postgres([*psql, "-c", f"select 1 from pg_roles where rolname = '{user}'"]),
-        check=True, capture_output=True, text=True,
-    ).stdout.strip()  # fmt: skip
-    if not has_role:
-        sql = f"create role {user} login password '{password}'; create database {db} owner {user};"
-        subprocess.run(_as_postgres([*psql, "-c", sql.split("; ")[0]]), check=True, capture_output=True)
-        subprocess.run(_as_postgres([*psql, "-c", sql.split("; ")[1]]), check=True, capture_output=True)
+    if not _run("psql", _as_postgres([*psql, "-c", f"select 1 from pg_roles where rolname = '{user}'"])).strip():
+        _run("create role", _as_postgres([*psql, "-c", f"create role {user} login password '{password}'"]))
+        _run("create database", _as_postgres([*psql, "-c", f"create database {db} owner {user}"]))
 
 
 def _postgres_running(c: Cluster) -> bool:
@@ -274,7 +272,7 @@ def start_redis(c: Cluster) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(text)
     _say(f"redis on 127.0.0.1:{c.redis_port}")
-    subprocess.run([exe, str(conf)], check=True, capture_output=True)
+    _run("redis-server", [exe, str(conf)])
     _wait("redis", lambda: _port_open(c.redis_port) and (_pid(c.run / "redis.pid") or 0) > 0, 30, c.logs / "redis.log")
 
 
