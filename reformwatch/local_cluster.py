@@ -302,16 +302,16 @@ def start_airflow_part(c: Cluster, part: str, env: dict[str, str]) -> None:
     pid = _pid(pidfile)
     if pid and _alive(pid):
         return
-    log = (c.logs / f"{part}.log").open("ab")
-    proc = subprocess.Popen(
-        _airflow_cmd(part, env["REFORMWATCH_WRITER_QUEUE"]),
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: stop() signals the part and all its children
-        cwd=c.root,
-    )
+    with (c.logs / f"{part}.log").open("ab") as log:
+        proc = subprocess.Popen(
+            _airflow_cmd(part, env["REFORMWATCH_WRITER_QUEUE"]),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: stop() signals the part and all its children
+            cwd=c.root,
+        )
     pidfile.write_text(f"{proc.pid}\n")
     _say(f"{part} (pid {proc.pid}, log {c.logs / f'{part}.log'})")
 
