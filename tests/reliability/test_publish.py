@@ -21,7 +21,7 @@ def work_database(path: Path) -> None:
     con.execute(
         "create table dq.issues as select 'R1' as round_id, 'AIC' as unit_code, 'exam' as source, "
         "'R1/exam/AIC.csv' as file_path, 7 as row_number, "
-        "'score_out_of_range' as check_name, 'examinee E001 scored 105' as detail"
+        "'score_out_of_range' as check_name, '105' as value, 'examinee E001 scored 105' as detail"
     )
     con.execute("create table dq.expectation_results as select 'exam_rows' as suite, ['E001'] as unexpected_examples")
     con.close()
@@ -50,6 +50,7 @@ def test_stage_then_complete_publishes_full_and_redacted_copies(tmp_path):
     assert full["dq.expectation_results"] == [("exam_rows", ["E001"])]
     assert [r[0] for r in full["ops.pipeline_runs"]] == ["r1"]
     assert redacted["dq.issues"][0][-1] == "R1/exam/AIC.csv, row 7: score outside 0..100"
+    assert full["dq.issues"][0][-2] == "105" and redacted["dq.issues"][0][-2] is None  # the score at fault
     assert redacted["dq.expectation_results"] == [("exam_rows",)]
     assert "ops.pipeline_runs" not in redacted and "raw.exam_rows" not in full
     assert full["marts.exam_round"] == redacted["marts.exam_round"] == [("R1", 581)]
