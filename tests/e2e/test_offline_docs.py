@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import http.server
 import re
-import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from browser import dump_dom, loopback_server
 
 from reformwatch.config import SAMPLE_LANDING, Settings
 from reformwatch.offline_docs import ASSET_DIR, ASSETS
@@ -48,10 +47,8 @@ class _Refuse(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def proxy():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refuse)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
+    with loopback_server(_Refuse) as port:
+        yield port
 
 
 @pytest.fixture(scope="module")
@@ -68,25 +65,14 @@ def sites(tmp_path_factory):
 
 
 def offline_dom(page: Path, proxy: int, profile: Path) -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert exe, "Debian's chromium is required (bin/install-test-deps installs it)"
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+    return dump_dom(
+        page,
+        profile,
         "--allow-file-access-from-files",  # dbt docs read manifest.json and catalog.json next to the page
         "--virtual-time-budget=8000",
         f"--proxy-server=http://127.0.0.1:{proxy}",
         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-        f"--user-data-dir={profile}",
-    ]
-    got = subprocess.run([exe, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=180)
-    assert got.returncode == 0, got.stderr[-2000:]
-    return got.stdout
+    )
 
 
 def test_data_docs_and_dbt_docs_load_nothing_from_the_network(sites, proxy, tmp_path):

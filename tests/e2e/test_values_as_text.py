@@ -14,27 +14,19 @@ import csv
 import http.server
 import os
 import re
-import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
+from browser import dump_dom, loopback_server
 from landing_builder import AFTER_DEADLINE, Landing, exam_rows
 
 from reformwatch.config import Settings
 
 pytestmark = pytest.mark.slow
 
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+PAGE_FLAGS = [
     "--allow-file-access-from-files",  # dbt docs read manifest.json and catalog.json next to the page
     "--virtual-time-budget=5000",
 ]
@@ -55,10 +47,8 @@ class _Canary(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def canary():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Canary)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
+    with loopback_server(_Canary) as port:
+        yield port
 
 
 def hostile(port: int) -> dict[str, str]:
@@ -113,19 +103,6 @@ def published(tmp_path_factory, canary):
     return Settings(landing=land.root, warehouse=warehouse), dbt_docs, v, common, env, run.stdout
 
 
-def dom(page: Path, profile: Path) -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert exe, "Debian's chromium is required (bin/install-test-deps installs it)"
-    got = subprocess.run(
-        [exe, *FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert got.returncode == 0, got.stderr[-2000:]
-    return got.stdout
-
-
 def test_no_html_page_runs_a_submitted_script_and_the_values_show_as_text(published, tmp_path):
     settings, dbt_docs, v, _, _, _ = published
     docs = settings.data_docs_dir
@@ -136,7 +113,7 @@ def test_no_html_page_runs_a_submitted_script_and_the_values_show_as_text(publis
     _Canary.hits.clear()
     seen = {}
     for i, page in enumerate(pages):
-        seen[page] = dom(page, tmp_path / f"profile{i}")
+        seen[page] = dump_dom(page, tmp_path / f"profile{i}", *PAGE_FLAGS)
         assert "<title>PWNED</title>" not in seen[page], f"a submitted script ran in {page}"
     assert _Canary.hits == [], f"a submitted value made a request: {_Canary.hits}"
 

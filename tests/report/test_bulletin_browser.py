@@ -4,25 +4,14 @@ a screenshot is kept in test-artifacts/ ."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from browser import FLAGS, chromium, dump_dom
 from landing_builder import run_pipeline
 
 from reformwatch.config import PROJECT_ROOT, SAMPLE_LANDING
-
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +19,6 @@ def html(tmp_path_factory) -> Path:
     wh = tmp_path_factory.mktemp("browser") / "warehouse.duckdb"
     run_pipeline(SAMPLE_LANDING, wh).close()
     return wh.parent / "reports" / "2018-R1" / "bulletin.html"
-
-
-def chromium() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert exe, "Debian's chromium is required (bin/install-test-deps installs it)"
-    return exe
 
 
 def test_bulletin_renders_with_charts_and_no_errors(html, tmp_path):
@@ -62,12 +45,7 @@ def test_bulletin_renders_with_charts_and_no_errors(html, tmp_path):
     console = [ln for ln in run.stderr.splitlines() if "CONSOLE" in ln]
     assert console == [], console
     assert shot.is_file() and shot.stat().st_size > 50_000  # a rendered page, not a blank one
-    dom = subprocess.run(
-        [chromium(), *FLAGS, f"--user-data-dir={tmp_path / 'profile2'}", "--dump-dom", html.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
+    dom = dump_dom(html, tmp_path / "profile2", timeout=120)
     assert len(re.findall(r"<svg\b", dom)) >= 3
     assert len(re.findall(r'class="bar"', dom)) >= 18 + 20  # unit averages + histogram bins
     assert "87.4" in dom and "省法院" in dom
