@@ -34,6 +34,11 @@ class Package:
     def folder(self) -> str:
         return f"{self.name.replace('/', '__').lstrip('@')}-{self.version}"
 
+    @property
+    def copied_files(self) -> list[str]:
+        """The single files vendored from the package (besides `folders`): its assets and its license."""
+        return [*self.files, *([self.license_file] if self.license_file else [])]
+
 
 ASSETS: tuple[Package, ...] = (
     Package(
