@@ -160,17 +160,18 @@ def _as_postgres(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
+def _state(pid: int) -> tuple[str, int] | None:
+    """(state, process group) of a process, from /proc/<pid>/stat; None when there is none."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+        return fields[0], int(fields[2])
+    return None
+
+
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):  # a zombie is not running
-        if Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z"):
-            return False
-    return True
+    """The process runs (a zombie, dead and waiting to be reaped, does not)."""
+    state = _state(pid)
+    return state is not None and state[0] != "Z"
 
 
 def _pid(path: Path) -> int | None:
@@ -400,13 +401,9 @@ def stop_group(pid: int, timeout: float = STOP_WAIT_S) -> None:
 
 
 def _group_members(pgid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = stat.read_text().rsplit(") ", 1)[1].split()
-            if int(fields[2]) == pgid:
-                out.append(int(stat.parent.name))
-    return out
+    """The running processes of a process group."""
+    pids = (int(p.name) for p in Path("/proc").glob("[0-9]*"))
+    return [p for p in pids if (state := _state(p)) and state[1] == pgid and state[0] != "Z"]
 
 
 def stop(c: Cluster) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from landing_builder import AFTER_DEADLINE, Landing, exam_rows, run_pipeline, warehouse_snapshot
-from test_standalone import Api, free_port, live_members
+from test_standalone import Api, free_port, live_members, processes
 
 from reformwatch.local_cluster import AIRFLOW_PARTS, read_env_file
 
@@ -33,10 +33,7 @@ WRITER_QUEUE = read_env_file()["REFORMWATCH_WRITER_QUEUE"]
 
 def running(pid: int) -> bool:
     """The process exists and is not a zombie (dead, waiting for its parent to reap it)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    return any(p == pid and state != "Z" for p, state, _, _ in processes())
 
 
 def round_two(land: Landing) -> Landing:

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -73,17 +74,19 @@ def stop_group(proc: subprocess.Popen) -> None:
         time.sleep(0.5)
 
 
-def live_members(pgid: int) -> list[str]:
-    """Processes of the group that still run (zombies, already dead and awaiting reaping, do not count)."""
-    alive = []
+def processes() -> Iterator[tuple[int, str, int, int]]:
+    """(pid, state, parent pid, process group) of every process, from /proc/<pid>/stat."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            state, ppid, pgid = stat.read_text().rsplit(")", 1)[1].split()[:3]
         except OSError:
             continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            alive.append(stat.parent.name)
-    return alive
+        yield int(stat.parent.name), state, int(ppid), int(pgid)
+
+
+def live_members(pgid: int) -> list[str]:
+    """Processes of the group that still run (zombies, already dead and awaiting reaping, do not count)."""
+    return [str(pid) for pid, state, _, group in processes() if group == pgid and state != "Z"]
 
 
 def test_standalone_scheduler_runs_ingest_then_build(tmp_path):
@@ -148,15 +151,7 @@ def test_standalone_scheduler_runs_ingest_then_build(tmp_path):
 
 
 def children(pid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
+    return [child for child, _, parent, _ in processes() if parent == pid]
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
